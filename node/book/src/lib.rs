@@ -1,0 +1,105 @@
+//! MatchEngine's matching core: a deterministic, single-threaded,
+//! multi-instrument limit order book. It owns matching, order state,
+//! idempotency, the state digest and snapshots. It must never do I/O, read a
+//! clock, draw randomness or know about Raft: the same commands in the same
+//! order give the same events, the same state and the same digest on every
+//! replica.
+//!
+//! # Semantics (the contract the reference model in `tests/` checks)
+//!
+//! * **Commands** ([`Command`]) go through [`Engine::execute`] with the
+//!   caller's timestamp. Each returns a [`Reply`]: accepted, or rejected with
+//!   a [`RejectReason`]. A rejected command leaves no trace at all (no event,
+//!   no sequence number, no state or digest change). Checks run in this
+//!   order: instrument exists, client order id non-zero, idempotency, then
+//!   quantity, then price(s), then room to rest, then post-only, then FOK.
+//! * **Order ids** are assigned 1, 2, 3... to accepted orders only.
+//! * **Events** ([`Event`]) carry their instrument's sequence number, starting
+//!   at 1 with `InstrumentAdded` and increasing by 1 with no gaps.
+//! * **Place**: `OrderAccepted`, then trades in price-time priority at the
+//!   maker's price (each `Trade`, followed by the maker's `OrderDone` when it
+//!   is fully filled), then one of: the remainder rests (GTC limit,
+//!   post-only); `OrderCancelled` + `OrderDone` (IOC remainder, market
+//!   remainder, self-trade); `OrderDone` when fully filled.
+//!   - A market order's remainder is cancelled with `MarketProtection` when
+//!     matching stopped at its protection price with crossable liquidity
+//!     beyond it, else with `IocRemainder` (an empty or exhausted side).
+//!   - A FOK order that cannot fill completely at once is accepted and then
+//!     cancelled with `FokUnfilled` before it touches the book: no trade, no
+//!     self-trade cancel. "Can fill" walks the opposite side in priority
+//!     order within its limit, counting open quantity; an order of the same
+//!     account is skipped under `CancelMaker` and ends the walk under
+//!     `CancelTaker`/`CancelBoth`.
+//!   - Post-only is rejected (`WouldTakeLiquidity`) when its price crosses
+//!     the opposite best price, whoever owns the resting order.
+//! * **Room to rest** is checked on arrival for orders that may rest (GTC
+//!   limit and post-only), even if they would fill at once: the engine's
+//!   open order limit, the account's open order limit, and, when no level
+//!   exists at the order's price on its side, the price level limit.
+//! * **Self-trade prevention** is the taker's: when the next resting order in
+//!   priority belongs to the taker's account, `CancelTaker` cancels the
+//!   taker's remainder (reason `SelfTrade`) and stops; `CancelMaker` cancels
+//!   that resting order (`OrderCancelled` + `OrderDone`, reason `SelfTrade`)
+//!   and goes on; `CancelBoth` cancels the resting order, then the taker's
+//!   remainder.
+//! * **Cancel** (by order id or client order id, scoped to the account):
+//!   `OrderCancelled` (reason `User`) + `OrderDone`. An order of another
+//!   account, or one the engine never saw or has forgotten, is
+//!   `UnknownOrder`; a finished one still remembered is `OrderNotOpen`.
+//! * **Replace**: the new quantity is the new total; it must be above the
+//!   filled quantity. Same price and a lower quantity keeps time priority
+//!   (`OrderReplaced { priority_kept: true }`). Otherwise the order leaves
+//!   its level, gets the new price and quantity and a new time priority
+//!   (`OrderReplaced { priority_kept: false }`), trades as a taker with its
+//!   own self-trade prevention if the new price crosses, and rests at the
+//!   back of its new level. A post-only order whose new price would cross is
+//!   rejected. A replace needing a new level at the level limit is rejected
+//!   unless the order is alone at its old level.
+//! * **Mass cancel** cancels the account's open orders (on one instrument, or
+//!   all) in order id order, each with `OrderCancelled` (reason
+//!   `MassCancel`) + `OrderDone`, and reports how many.
+//! * **Idempotency**: `(account, client order id)` identifies an order among
+//!   the open ones and the last [`Limits::finished_orders_retained_max`]
+//!   finished ones (the window). A place whose key is in the window returns
+//!   the original `Accepted::Order(order_id)` with `replayed: true` and no
+//!   events if every field is the same, and `DuplicateClientOrderId`
+//!   otherwise. Rejected places are not remembered. Beyond the window the key
+//!   is free again.
+//! * **Quantities**: for every order, at every event,
+//!   `quantity = filled + open + cancelled`.
+//! * **Digest** ([`Engine::digest`]): a 128-bit hash of the whole state,
+//!   maintained incrementally (O(instruments) to read). Equal states give
+//!   equal digests on every platform.
+//! * **Snapshot** ([`Engine::encode_snapshot`], [`Engine::decode_snapshot`]):
+//!   a compact, versioned, checksummed binary image; decoding validates
+//!   everything and restores the same digest and the same future behaviour.
+
+mod arena;
+mod codec;
+mod command;
+mod digest;
+mod engine;
+mod event;
+mod instrument;
+mod limits;
+mod matching;
+mod reject;
+mod side;
+mod snapshot;
+mod store;
+mod types;
+mod view;
+
+pub use command::{CancelOrder, Command, MassCancel, OrderRef, PlaceOrder, ReplaceOrder};
+pub use digest::StateDigest;
+pub use engine::{Accepted, Engine, Reply};
+pub use event::{CancelReason, Event, EventKind};
+pub use instrument::{InstrumentSpec, PRICE_TICKS_LIMIT, QUANTITY_LOTS_LIMIT};
+pub use limits::{LIMIT_VALUE_MAX, Limits, LimitsError};
+pub use reject::RejectReason;
+pub use snapshot::SnapshotError;
+pub use types::{
+    AccountId, ClientOrderId, InstrumentId, OrderId, OrderType, SelfTradePrevention, Side, Symbol,
+    TimeInForce,
+};
+pub use view::{Depth, LevelView, OrderStatus, OrderView, TopOfBook};

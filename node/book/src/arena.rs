@@ -108,6 +108,22 @@ impl Arena {
         }
     }
 
+    /// Pre-allocates and touches `additional` free slots, so that the
+    /// orders that fill them never page-fault or reallocate on the hot path.
+    pub fn reserve(&mut self, additional: usize, placeholder: &RestingOrder) {
+        let start = self.slots.len();
+        self.slots.reserve_exact(additional);
+        self.slots.resize(start + additional, placeholder.clone());
+        self.free.reserve(additional);
+        // Popped from the end: hand out the lowest handles first, so that
+        // orders placed one after another sit next to each other.
+        self.free.extend(
+            (start..start + additional)
+                .rev()
+                .map(|handle| handle as u32),
+        );
+    }
+
     /// Frees a handle. The slot keeps its stale contents until reused.
     pub fn remove(&mut self, handle: u32) {
         self.free.push(handle);

@@ -109,16 +109,4 @@ mod tests {
         assert_ne!(base, hash_words(&[1, 2, 3, 0]));
         assert_ne!(hash_words(&[]), hash_words(&[0]));
     }
-
-    #[test]
-    fn digest_is_stable_across_builds() {
-        // Replicas on different machines must agree: pin one value.
-        let mut set = SetHash::default();
-        set.add(hash_words(&[42]));
-        assert_eq!(
-            set.finish(&[7]).to_string(),
-            format!("{}", set.finish(&[7]))
-        );
-        assert_eq!(hash_words(&[1, 2, 3]), hash_words(&[1, 2, 3]));
-    }
 }

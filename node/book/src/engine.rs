@@ -113,10 +113,20 @@ impl Engine {
             limits,
             books: Vec::new(),
             book_index: FxHashMap::default(),
-            store: OrderStore::new(limits.finished_orders_retained_max),
+            store: OrderStore::new(limits.orders_open_max, limits.finished_orders_retained_max),
             next_order_id: 1,
             next_priority: 1,
         })
+    }
+
+    /// Pre-allocates room for `additional` more resting orders (up to the
+    /// engine's open order limit), so that the indexes never grow, and never
+    /// stall a command, while they arrive. A venue sizes this to its expected
+    /// peak; without it the indexes grow on demand.
+    pub fn reserve_orders(&mut self, additional: usize) {
+        let room = (self.limits.orders_open_max as usize).saturating_sub(self.store.open_count());
+        self.store
+            .reserve(additional.min(room), &placeholder_order());
     }
 
     pub fn limits(&self) -> &Limits {
@@ -234,6 +244,7 @@ impl Engine {
         let book = &mut self.books[book_index as usize];
         let order_id = OrderId(self.next_order_id);
         self.next_order_id += 1;
+        self.store.advance_order_id(order_id);
         let (own, opposite, mut sink) = book.split(place.side, events, timestamp_ns);
         sink.emit(EventKind::OrderAccepted {
             order_id,
@@ -624,6 +635,31 @@ impl Engine {
             ]);
         }
         self.store.digest().finish(&words)
+    }
+}
+
+/// What a reserved, never-used arena slot holds.
+pub(crate) fn placeholder_order() -> RestingOrder {
+    RestingOrder {
+        order_id: OrderId(0),
+        account: AccountId(0),
+        client_order_id: ClientOrderId(0),
+        price_ticks: 0,
+        quantity_lots: 0,
+        filled_lots: 0,
+        priority: 0,
+        accepted_timestamp_ns: 0,
+        fingerprint: 0,
+        instrument: InstrumentId(0),
+        book: NIL,
+        level: NIL,
+        prev: NIL,
+        next: NIL,
+        account_prev: NIL,
+        account_next: NIL,
+        side: Side::Buy,
+        post_only: false,
+        stp: crate::types::SelfTradePrevention::None,
     }
 }
 

@@ -83,6 +83,7 @@ mod event;
 mod instrument;
 mod limits;
 mod matching;
+mod order_index;
 mod reject;
 mod side;
 mod snapshot;

@@ -86,6 +86,13 @@ impl BookSide {
         &self.levels[level as usize]
     }
 
+    /// Levels from worst to best.
+    pub fn levels_worst_first(&self) -> impl Iterator<Item = &Level> + '_ {
+        self.ladder
+            .iter()
+            .map(move |rung| &self.levels[rung.level as usize])
+    }
+
     /// Levels from best to worst.
     pub fn levels_best_first(&self) -> impl Iterator<Item = &Level> + '_ {
         self.ladder

@@ -3,8 +3,9 @@
 //!
 //! Layout (integers are LEB128 varints, signed ones zigzag):
 //! `magic "MEBOOK"`, `format version`, limits, counters, then per book its
-//! spec, next sequence number and resting orders (bids then asks, best
-//! level first, queue order within a level), then the remembered finished
+//! spec, next sequence number and resting orders (bids then asks, worst
+//! level first so that the decoder only ever appends, queue order within a
+//! level), then the remembered finished
 //! orders oldest first, then an 8-byte little-endian checksum of everything
 //! before it. Decoding checks every bound and invariant and rebuilds the
 //! indexes, so a restored engine has the same digest and behaves the same.
@@ -71,7 +72,7 @@ impl Engine {
                     .map(|level| u64::from(level.order_count))
                     .sum();
                 writer.u64(count);
-                for level in side.levels_best_first() {
+                for level in side.levels_worst_first() {
                     let mut handle = level.head;
                     while handle != NIL {
                         let order = self.store.arena.get(handle);
@@ -131,13 +132,19 @@ fn decode_body(reader: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
     let mut engine =
         Engine::new(limits).map_err(|_| SnapshotError::Invalid("limits out of range"))?;
     engine.next_order_id = reader.u64()?;
+    if engine.next_order_id == 0 {
+        return Err(SnapshotError::Invalid("next order id zero"));
+    }
+    engine
+        .store
+        .advance_order_id(OrderId(engine.next_order_id - 1));
     engine.next_priority = reader.u64()?;
     let next_finished_index = reader.u64()?;
     let book_count = reader.count(
         u64::from(limits.instruments_max),
         "more books than instruments_max",
     )?;
-    let mut resting = Vec::new();
+    let mut resting: Vec<(OrderId, u32)> = Vec::new();
     for book_index in 0..book_count {
         let spec = read_spec(reader)?;
         let next_sequence = reader.u64()?;
@@ -157,6 +164,13 @@ fn decode_body(reader: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
         for side in [Side::Buy, Side::Sell] {
             let open_max = u64::from(limits.orders_open_max) - resting.len() as u64;
             let count = reader.count(open_max, "more resting orders than orders_open_max")?;
+            // Each order takes at least 11 bytes: a corrupt count cannot
+            // make this reserve more than the input justifies.
+            let plausible = count.min(reader.remaining() / 11);
+            resting.reserve(plausible);
+            engine.reserve_orders(plausible);
+            // Orders come worst level first, in queue order within a level.
+            let mut previous: Option<(i64, u64)> = None;
             for _ in 0..count {
                 let order = read_resting(reader, &spec, book_index as u32, side)?;
                 if order.order_id.0 >= engine.next_order_id
@@ -166,7 +180,33 @@ fn decode_body(reader: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
                         "order id or priority beyond its counter",
                     ));
                 }
-                resting.push(order);
+                let (price_ticks, priority) = (order.price_ticks, order.priority);
+                if let Some((previous_price, previous_priority)) = previous {
+                    let improves = match side {
+                        Side::Buy => price_ticks > previous_price,
+                        Side::Sell => price_ticks < previous_price,
+                    };
+                    let queued_after =
+                        price_ticks == previous_price && priority > previous_priority;
+                    if !(improves || queued_after) {
+                        return Err(SnapshotError::Invalid("resting orders out of book order"));
+                    }
+                }
+                previous = Some((price_ticks, priority));
+                let order_id = order.order_id;
+                let handle = engine.store.insert_unlinked(order);
+                let book = &mut engine.books[book_index];
+                let book_side = match side {
+                    Side::Buy => &mut book.bids,
+                    Side::Sell => &mut book.asks,
+                };
+                book_side.push_back(&mut engine.store.arena, handle);
+                if book_side.level_count() > limits.price_levels_per_side_max as usize {
+                    return Err(SnapshotError::Invalid(
+                        "side over price_levels_per_side_max",
+                    ));
+                }
+                resting.push((order_id, handle));
             }
         }
     }
@@ -194,70 +234,53 @@ fn decode_body(reader: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
     Ok(engine)
 }
 
-/// Rebuilds the store and books from decoded orders, checking the
-/// invariants that the encoder's engine maintained.
+/// Finishes a restore: remembered finished orders, account lists in order
+/// id order, and the invariants the encoder's engine maintained.
 fn restore(
     engine: &mut Engine,
-    mut resting: Vec<RestingOrder>,
+    mut resting: Vec<(OrderId, u32)>,
     finished: Vec<FinishedOrder>,
     next_finished_index: u64,
 ) -> Result<(), SnapshotError> {
-    let mut order_ids = FxHashSet::default();
-    let mut client_keys = FxHashSet::default();
-    let keys = resting
-        .iter()
-        .map(|order| (order.order_id, order.account, order.client_order_id))
-        .chain(finished.iter().map(|entry| {
-            (
-                entry.view.order_id,
-                entry.view.account,
-                entry.view.client_order_id,
-            )
-        }));
-    for (order_id, account, client_order_id) in keys {
-        if !order_ids.insert(order_id) {
-            return Err(SnapshotError::Invalid("order id appears twice"));
-        }
-        if !client_keys.insert((account, client_order_id)) {
+    // Resting orders were indexed while decoding; a repeated id or client
+    // key would have replaced an entry, so counts tell duplicates apart.
+    if engine.store.open_count() != resting.len() {
+        return Err(SnapshotError::Invalid("order id appears twice"));
+    }
+    let mut keys = FxHashSet::default();
+    keys.reserve(resting.len() + finished.len());
+    for &(_, handle) in &resting {
+        let order = engine.store.arena.get(handle);
+        if !keys.insert((order.account, order.client_order_id)) {
             return Err(SnapshotError::Invalid(
                 "client order id appears twice for one account",
             ));
         }
     }
     for entry in finished {
+        let view = &entry.view;
+        if engine.store.open_handle(view.order_id).is_some()
+            || engine.store.finished(view.order_id).is_some()
+        {
+            return Err(SnapshotError::Invalid("order id appears twice"));
+        }
+        if !keys.insert((view.account, view.client_order_id)) {
+            return Err(SnapshotError::Invalid(
+                "client order id appears twice for one account",
+            ));
+        }
         engine.store.restore_finished(entry);
     }
     engine.store.set_next_finished_index(next_finished_index);
-    // Account lists are kept in order id order; queues in priority order.
-    resting.sort_unstable_by_key(|order| order.order_id);
-    let mut handles = Vec::with_capacity(resting.len());
-    for order in resting {
-        if engine.store.account_open_count(order.account) >= engine.limits.orders_per_account_max {
+    resting.sort_unstable_by_key(|&(order_id, _)| order_id);
+    for (_, handle) in resting {
+        let account = engine.store.arena.get(handle).account;
+        if engine.store.account_open_count(account) >= engine.limits.orders_per_account_max {
             return Err(SnapshotError::Invalid(
                 "account over orders_per_account_max",
             ));
         }
-        let priority = order.priority;
-        handles.push((priority, engine.store.insert_resting(order)));
-    }
-    handles.sort_unstable_by_key(|&(priority, _)| priority);
-    if handles.windows(2).any(|pair| pair[0].0 == pair[1].0) {
-        return Err(SnapshotError::Invalid("two orders share a time priority"));
-    }
-    let levels_max = engine.limits.price_levels_per_side_max as usize;
-    for (_, handle) in handles {
-        let order = engine.store.arena.get(handle);
-        let book = &mut engine.books[order.book as usize];
-        let side = match order.side {
-            Side::Buy => &mut book.bids,
-            Side::Sell => &mut book.asks,
-        };
-        side.push_back(&mut engine.store.arena, handle);
-        if side.level_count() > levels_max {
-            return Err(SnapshotError::Invalid(
-                "side over price_levels_per_side_max",
-            ));
-        }
+        engine.store.link_account(handle);
     }
     for book in &engine.books {
         if let (Some(bid), Some(ask)) = (book.bids.best_price_ticks(), book.asks.best_price_ticks())

@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 
 use crate::arena::{Arena, NIL, RestingOrder};
 use crate::digest::{SetHash, hash_words};
+use crate::order_index::OrderIndex;
 use crate::types::{
     AccountId, ClientOrderId, OrderId, OrderType, SelfTradePrevention, Side, TimeInForce,
 };
@@ -35,7 +36,7 @@ pub(crate) struct AccountOrders {
 #[derive(Clone, Debug)]
 pub(crate) struct OrderStore {
     pub arena: Arena,
-    open: FxHashMap<OrderId, u32>,
+    open: OrderIndex,
     clients: FxHashMap<(AccountId, ClientOrderId), OrderId>,
     accounts: FxHashMap<AccountId, AccountOrders>,
     finished: FxHashMap<OrderId, FinishedOrder>,
@@ -46,10 +47,10 @@ pub(crate) struct OrderStore {
 }
 
 impl OrderStore {
-    pub fn new(finished_retained_max: u32) -> OrderStore {
+    pub fn new(open_max: u32, finished_retained_max: u32) -> OrderStore {
         OrderStore {
             arena: Arena::default(),
-            open: FxHashMap::default(),
+            open: OrderIndex::new(open_max, 1),
             clients: FxHashMap::default(),
             accounts: FxHashMap::default(),
             finished: FxHashMap::default(),
@@ -60,12 +61,25 @@ impl OrderStore {
         }
     }
 
+    /// Pre-allocates room for `additional` more open orders, so that no
+    /// index grows (and rehashes) while they arrive.
+    pub fn reserve(&mut self, additional: usize, placeholder: &RestingOrder) {
+        self.arena.reserve(additional, placeholder);
+        self.open.reserve(additional);
+        self.clients.reserve(additional);
+    }
+
     pub fn open_count(&self) -> usize {
         self.open.len()
     }
 
     pub fn open_handle(&self, order_id: OrderId) -> Option<u32> {
-        self.open.get(&order_id).copied()
+        self.open.get(order_id)
+    }
+
+    /// Notes that `order_id` was just handed out (ids only grow).
+    pub fn advance_order_id(&mut self, order_id: OrderId) {
+        self.open.advance(order_id);
     }
 
     pub fn client_order(
@@ -125,12 +139,26 @@ impl OrderStore {
     /// handle. Orders must arrive in order id order so that account lists
     /// stay sorted.
     pub fn insert_resting(&mut self, order: RestingOrder) -> u32 {
+        let handle = self.insert_unlinked(order);
+        self.link_account(handle);
+        handle
+    }
+
+    /// Indexes a resting order without linking it into its account's list
+    /// (snapshot restore links accounts afterwards, in order id order).
+    pub fn insert_unlinked(&mut self, order: RestingOrder) -> u32 {
         let (order_id, account, client_order_id) =
             (order.order_id, order.account, order.client_order_id);
         self.digest.add(resting_hash(&order));
         let handle = self.arena.insert(order);
         self.open.insert(order_id, handle);
         self.clients.insert((account, client_order_id), order_id);
+        handle
+    }
+
+    /// Appends an indexed order to the back of its account's list.
+    pub fn link_account(&mut self, handle: u32) {
+        let account = self.arena.get(handle).account;
         let orders = self.accounts.entry(account).or_insert(AccountOrders {
             head: NIL,
             tail: NIL,
@@ -148,7 +176,6 @@ impl OrderStore {
         if old_tail != NIL {
             self.arena.get_mut(old_tail).account_next = handle;
         }
-        handle
     }
 
     /// Changes a resting order, keeping the digest in step.
@@ -172,7 +199,7 @@ impl OrderStore {
             order.account_next,
         );
         self.digest.remove(resting_hash(order));
-        self.open.remove(&view.order_id);
+        self.open.remove(view.order_id);
         if prev != NIL {
             self.arena.get_mut(prev).account_next = next;
         }
@@ -248,7 +275,7 @@ impl OrderStore {
             map.capacity() * (std::mem::size_of::<(K, V)>() + 1)
         }
         self.arena.capacity_bytes()
-            + map_bytes(&self.open)
+            + self.open.capacity_bytes()
             + map_bytes(&self.clients)
             + map_bytes(&self.accounts)
             + map_bytes(&self.finished)

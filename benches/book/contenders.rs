@@ -11,11 +11,18 @@ pub trait Contender {
     const NAME: &'static str;
     type Prepared;
 
-    fn new(instruments: u32, capacity: usize) -> Self;
+    /// A book for `instruments`, sized for `resting_orders` open at once out
+    /// of `total_orders` placed in the run.
+    fn new(instruments: u32, resting_orders: usize, total_orders: usize) -> Self;
     fn prepare(op: &Op) -> Self::Prepared;
     fn apply(&mut self, op: &Self::Prepared);
     /// Best bid and best ask of one instrument, in ticks.
     fn top(&self, instrument: u32) -> (Option<i64>, Option<i64>);
+
+    /// A description of the final book, where the engine can give one.
+    fn shape(&self, _instruments: u32) -> Option<String> {
+        None
+    }
 }
 
 pub struct MatchEngine {
@@ -28,11 +35,12 @@ impl Contender for MatchEngine {
     const NAME: &'static str = "matchengine";
     type Prepared = Command;
 
-    fn new(instruments: u32, capacity: usize) -> Self {
+    fn new(instruments: u32, resting_orders: usize, _total_orders: usize) -> Self {
         let mut engine =
             Engine::new(bench_limits()).unwrap_or_else(|error| panic!("limits: {error}"));
-        // As lobster gets its arena capacity up front.
-        engine.reserve_orders(capacity);
+        // As lobster gets its arena capacity up front: room for the peak of
+        // resting orders (finished ones free their slots).
+        engine.reserve_orders(resting_orders);
         let mut events = Vec::new();
         for instrument in 0..instruments {
             engine.execute(
@@ -63,6 +71,28 @@ impl Contender for MatchEngine {
         // The events are the engine's output, as trades are the peers':
         // produced every time, then dropped.
         self.events.clear();
+    }
+
+    fn shape(&self, instruments: u32) -> Option<String> {
+        let (mut bid_levels, mut ask_levels, mut spread_ticks) = (0, 0, 0i64);
+        for instrument in 0..instruments {
+            let depth = self
+                .engine
+                .depth(matchengine_book::InstrumentId(instrument), usize::MAX)?;
+            bid_levels += depth.bids.len();
+            ask_levels += depth.asks.len();
+            if let (Some(bid), Some(ask)) = (depth.bids.first(), depth.asks.first()) {
+                spread_ticks += ask.price_ticks - bid.price_ticks;
+            }
+        }
+        let books = instruments.max(1) as usize;
+        Some(format!(
+            "final book per instrument: {} resting orders, {} bid and {} ask levels, spread {} ticks",
+            self.engine.open_order_count() / books,
+            bid_levels / books,
+            ask_levels / books,
+            spread_ticks / books as i64
+        ))
     }
 
     fn top(&self, instrument: u32) -> (Option<i64>, Option<i64>) {
@@ -113,8 +143,9 @@ impl Contender for Lobster {
     const NAME: &'static str = "lobster 0.7";
     type Prepared = LobsterOp;
 
-    fn new(instruments: u32, capacity: usize) -> Self {
-        let per_book = capacity / instruments.max(1) as usize + 1_024;
+    fn new(instruments: u32, _resting_orders: usize, total_orders: usize) -> Self {
+        // lobster never frees a filled order's slot: it needs one per order.
+        let per_book = total_orders / instruments.max(1) as usize + 1_024;
         Lobster {
             books: (0..instruments)
                 .map(|_| lobster::OrderBook::new(per_book, 16, false))
@@ -239,7 +270,7 @@ impl Contender for OrderbookRs {
     const NAME: &'static str = "orderbook-rs 0.15";
     type Prepared = OrderbookRsOp;
 
-    fn new(instruments: u32, _capacity: usize) -> Self {
+    fn new(instruments: u32, _resting_orders: usize, _total_orders: usize) -> Self {
         OrderbookRs {
             books: (0..instruments)
                 .map(|instrument| {

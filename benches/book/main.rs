@@ -35,10 +35,16 @@ impl Measurement {
 fn measure<C: Contender>(workload: &Workload) -> Measurement {
     let prefill: Vec<C::Prepared> = workload.prefill.iter().map(C::prepare).collect();
     let ops: Vec<C::Prepared> = workload.ops.iter().map(C::prepare).collect();
-    let capacity = prefill.len() + ops.len();
+    let total_orders = prefill.len() + ops.len();
+    // The book's size after prefill, with headroom; a pure build fills up.
+    let resting_orders = if prefill.is_empty() {
+        ops.len()
+    } else {
+        prefill.len() * 5 / 4
+    };
 
     // Throughput: no timer calls inside the loop.
-    let mut book = C::new(workload.instruments, capacity);
+    let mut book = C::new(workload.instruments, resting_orders, total_orders);
     prefill.iter().for_each(|op| book.apply(op));
     let start = Instant::now();
     for op in &ops {
@@ -46,13 +52,16 @@ fn measure<C: Contender>(workload: &Workload) -> Measurement {
     }
     let elapsed = start.elapsed();
     let tops = (0..workload.instruments).map(|i| book.top(i)).collect();
+    if let Some(shape) = book.shape(workload.instruments) {
+        println!("{shape}");
+    }
     drop(book);
 
     // Latency: a second, identical run timing each command (the figures
     // include one clock read, ~20 ns).
     let mut latency_ns = Histogram::new_with_bounds(1, 60_000_000_000, 3)
         .unwrap_or_else(|error| panic!("histogram bounds: {error}"));
-    let mut book = C::new(workload.instruments, capacity);
+    let mut book = C::new(workload.instruments, resting_orders, total_orders);
     prefill.iter().for_each(|op| book.apply(op));
     for op in &ops {
         let start = Instant::now();
@@ -129,13 +138,17 @@ fn run_all(workload: &Workload, with_orderbook_rs: bool) {
 fn deep_book(orders: usize) {
     let workload = book_building(orders, 42);
     let commands: Vec<_> = workload.ops.iter().map(MatchEngine::prepare).collect();
-    let mut book = MatchEngine::new(1, orders);
+    let mut book = MatchEngine::new(1, orders, orders);
     let start = Instant::now();
     commands.iter().for_each(|command| book.apply(command));
     let build = start.elapsed();
     let engine: &Engine = &book.engine;
     let open = engine.open_order_count();
 
+    let start = Instant::now();
+    let copy = black_box(engine.clone());
+    let clone = start.elapsed();
+    drop(copy);
     let start = Instant::now();
     let mut bytes = Vec::new();
     engine.encode_snapshot(&mut bytes);
@@ -172,6 +185,10 @@ fn deep_book(orders: usize) {
         "| snapshot size | {:.1} MB ({} bytes per order) |",
         bytes.len() as f64 / 1e6,
         bytes.len() / open.max(1)
+    );
+    println!(
+        "| point-in-time copy (clone) | {:.0} ms |",
+        clone.as_secs_f64() * 1e3
     );
     println!("| snapshot encode | {:.0} ms |", encode.as_secs_f64() * 1e3);
     println!(

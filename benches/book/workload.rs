@@ -14,8 +14,9 @@ use matchengine_book::{
 };
 
 pub const MID_PRICE_TICKS: i64 = 1_000_000;
-/// Half the width of the band new orders are placed in: ~750 levels a book.
-const PLACEMENT_SPREAD_TICKS: u64 = 375;
+/// How far behind the opposite best price passive orders are placed: with
+/// ~1K resting orders this gives ~700 price levels a book.
+const PLACEMENT_SPREAD_TICKS: u64 = 1_200;
 const ACCOUNTS: u64 = 1_000;
 
 /// One operation, in a form every engine under test can take.

@@ -24,8 +24,10 @@ pub(crate) struct RestingOrder {
     /// Time priority: smaller is earlier. Unique across the engine.
     pub priority: u64,
     pub accepted_timestamp_ns: u64,
-    /// Hash of the place command, to tell a retry from a reused client id.
-    pub fingerprint: u64,
+    /// Price and quantity as placed (a replace changes the current ones):
+    /// what a retry of the place must repeat.
+    pub placed_price_ticks: i64,
+    pub placed_quantity_lots: u64,
     pub instrument: InstrumentId,
     /// Index of the order's book in the engine.
     pub book: u32,
@@ -42,6 +44,24 @@ pub(crate) struct RestingOrder {
 impl RestingOrder {
     pub fn open_lots(&self) -> u64 {
         self.quantity_lots - self.filled_lots
+    }
+
+    /// The place this order came from, as far as a retry must repeat it.
+    pub fn placed(&self) -> crate::store::Placed {
+        let order_type = if self.post_only {
+            OrderType::PostOnly {
+                price_ticks: self.placed_price_ticks,
+            }
+        } else {
+            OrderType::Limit {
+                price_ticks: self.placed_price_ticks,
+                time_in_force: TimeInForce::Gtc,
+            }
+        };
+        crate::store::Placed {
+            order_type,
+            quantity_lots: self.placed_quantity_lots,
+        }
     }
 
     pub fn order_type(&self) -> OrderType {

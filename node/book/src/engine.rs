@@ -14,7 +14,7 @@ use crate::matching::{
 };
 use crate::reject::RejectReason;
 use crate::side::BookSide;
-use crate::store::{OrderStore, place_fingerprint};
+use crate::store::{OrderStore, Placed};
 use crate::types::{AccountId, ClientOrderId, InstrumentId, OrderId, OrderType, Side, TimeInForce};
 use crate::view::{Depth, OrderStatus, OrderView, TopOfBook};
 
@@ -183,12 +183,11 @@ impl Engine {
         if place.client_order_id.0 == 0 {
             return Reply::new(Err(RejectReason::InvalidClientOrderId));
         }
-        let fingerprint = place_fingerprint(place);
         if let Some(order_id) = self
             .store
             .client_order(place.account, place.client_order_id)
         {
-            return if self.store.fingerprint(order_id) == Some(fingerprint) {
+            return if self.store.is_retry_of(order_id, place) {
                 Reply {
                     result: Ok(Accepted::Order(order_id)),
                     replayed: true,
@@ -197,7 +196,7 @@ impl Engine {
                 Reply::new(Err(RejectReason::DuplicateClientOrderId))
             };
         }
-        let result = self.place_new(place, book_index, fingerprint, timestamp_ns, events);
+        let result = self.place_new(place, book_index, timestamp_ns, events);
         Reply::new(result)
     }
 
@@ -236,7 +235,6 @@ impl Engine {
         &mut self,
         place: &PlaceOrder,
         book_index: u32,
-        fingerprint: u64,
         timestamp_ns: u64,
         events: &mut Vec<Event>,
     ) -> Result<Accepted, RejectReason> {
@@ -309,7 +307,8 @@ impl Engine {
                     filled_lots: taker.filled_lots,
                     priority,
                     accepted_timestamp_ns: timestamp_ns,
-                    fingerprint,
+                    placed_price_ticks: price_ticks,
+                    placed_quantity_lots: place.quantity_lots,
                     instrument: place.instrument,
                     book: book_index,
                     level: NIL,
@@ -354,7 +353,11 @@ impl Engine {
             accepted_timestamp_ns: timestamp_ns,
         };
         sink.emit(done_event(&view));
-        self.store.finish_taker(view, fingerprint);
+        let placed = Placed {
+            order_type: place.order_type,
+            quantity_lots: place.quantity_lots,
+        };
+        self.store.finish_taker(view, placed);
         Ok(Accepted::Order(order_id))
     }
 
@@ -466,15 +469,16 @@ impl Engine {
         let crosses = opposite
             .best_price_ticks()
             .is_some_and(|best| order.side.crosses(replace.price_ticks, best));
-        if order.post_only && crosses {
-            return Err(RejectReason::WouldTakeLiquidity);
-        }
+        // Room to rest first, then post-only: the same order as a place.
         let alone_at_level = own.level(order.level).order_count == 1;
         if own.level_count() >= self.limits.price_levels_per_side_max as usize
             && !own.has_level(replace.price_ticks)
             && !alone_at_level
         {
             return Err(RejectReason::PriceLevelLimitReached);
+        }
+        if order.post_only && crosses {
+            return Err(RejectReason::WouldTakeLiquidity);
         }
         own.unlink(&mut self.store.arena, handle);
         let priority = self.next_priority;
@@ -649,7 +653,8 @@ pub(crate) fn placeholder_order() -> RestingOrder {
         filled_lots: 0,
         priority: 0,
         accepted_timestamp_ns: 0,
-        fingerprint: 0,
+        placed_price_ticks: 0,
+        placed_quantity_lots: 0,
         instrument: InstrumentId(0),
         book: NIL,
         level: NIL,

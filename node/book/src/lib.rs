@@ -5,6 +5,46 @@
 //! order give the same events, the same state and the same digest on every
 //! replica.
 //!
+//! # Example
+//!
+//! ```
+//! use matchengine_book::*;
+//!
+//! let mut engine = Engine::new(Limits::default())?;
+//! let mut events = Vec::new();
+//! let spec = InstrumentSpec {
+//!     instrument: InstrumentId(1),
+//!     symbol: Symbol::new("BTC-USD").ok_or("bad symbol")?,
+//!     price_ticks_min: 1,
+//!     price_ticks_max: 1_000_000,
+//!     quantity_lots_min: 1,
+//!     quantity_lots_max: 1_000,
+//! };
+//! engine.execute(&Command::AddInstrument(spec), 0, &mut events).result?;
+//! let order = |account, client_order_id, side, price_ticks, quantity_lots| {
+//!     Command::Place(PlaceOrder {
+//!         instrument: InstrumentId(1),
+//!         account: AccountId(account),
+//!         client_order_id: ClientOrderId(client_order_id),
+//!         side,
+//!         order_type: OrderType::Limit { price_ticks, time_in_force: TimeInForce::Gtc },
+//!         quantity_lots,
+//!         self_trade_prevention: SelfTradePrevention::None,
+//!     })
+//! };
+//! engine.execute(&order(7, 1, Side::Sell, 101, 5), 1, &mut events).result?;
+//! events.clear();
+//! let reply = engine.execute(&order(8, 1, Side::Buy, 102, 3), 2, &mut events);
+//! assert_eq!(reply.result, Ok(Accepted::Order(OrderId(2))));
+//! assert!(events.iter().any(|event| matches!(
+//!     event.kind,
+//!     EventKind::Trade { price_ticks: 101, quantity_lots: 3, aggressor: Side::Buy, .. }
+//! )));
+//! let top = engine.top_of_book(InstrumentId(1)).ok_or("unknown instrument")?;
+//! assert_eq!(top.ask.map(|level| level.quantity_lots), Some(2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Semantics (the contract the reference model in `tests/` checks)
 //!
 //! * **Commands** ([`Command`]) go through [`Engine::execute`] with the

@@ -17,7 +17,7 @@ use crate::codec::{Reader, Writer, checksum};
 use crate::engine::{Book, Engine};
 use crate::instrument::InstrumentSpec;
 use crate::limits::Limits;
-use crate::store::FinishedOrder;
+use crate::store::{FinishedOrder, Placed};
 use crate::types::{
     AccountId, ClientOrderId, InstrumentId, OrderId, OrderType, SelfTradePrevention, Side, Symbol,
     TimeInForce,
@@ -242,13 +242,13 @@ fn restore(
     finished: Vec<FinishedOrder>,
     next_finished_index: u64,
 ) -> Result<(), SnapshotError> {
-    // Resting orders were indexed while decoding; a repeated id or client
-    // key would have replaced an entry, so counts tell duplicates apart.
-    if engine.store.open_count() != resting.len() {
+    // Resting orders were indexed while decoding; a repeated id would have
+    // replaced an entry, so the count tells duplicates apart.
+    if engine.store.indexed_count() != resting.len() {
         return Err(SnapshotError::Invalid("order id appears twice"));
     }
     let mut keys = FxHashSet::default();
-    keys.reserve(resting.len() + finished.len());
+    keys.reserve(resting.len());
     for &(_, handle) in &resting {
         let order = engine.store.arena.get(handle);
         if !keys.insert((order.account, order.client_order_id)) {
@@ -258,18 +258,11 @@ fn restore(
         }
     }
     for entry in finished {
-        let view = &entry.view;
-        if engine.store.open_handle(view.order_id).is_some()
-            || engine.store.finished(view.order_id).is_some()
-        {
-            return Err(SnapshotError::Invalid("order id appears twice"));
-        }
-        if !keys.insert((view.account, view.client_order_id)) {
+        if !engine.store.restore_finished(entry) {
             return Err(SnapshotError::Invalid(
-                "client order id appears twice for one account",
+                "finished order id or client order id appears twice",
             ));
         }
-        engine.store.restore_finished(entry);
     }
     engine.store.set_next_finished_index(next_finished_index);
     resting.sort_unstable_by_key(|&(order_id, _)| order_id);
@@ -352,7 +345,8 @@ fn write_resting(writer: &mut Writer<'_>, order: &RestingOrder) {
     writer.u64(order.filled_lots);
     writer.u64(order.priority);
     writer.u64(order.accepted_timestamp_ns);
-    writer.u64(order.fingerprint);
+    writer.i64(order.placed_price_ticks);
+    writer.u64(order.placed_quantity_lots);
     writer.u8(u8::from(order.post_only) | stp_to_byte(order.stp) << 1);
 }
 
@@ -371,7 +365,8 @@ fn read_resting(
         filled_lots: reader.u64()?,
         priority: reader.u64()?,
         accepted_timestamp_ns: reader.u64()?,
-        fingerprint: reader.u64()?,
+        placed_price_ticks: reader.i64()?,
+        placed_quantity_lots: reader.u64()?,
         instrument: spec.instrument,
         book,
         level: NIL,
@@ -404,6 +399,13 @@ fn read_resting(
     }
     if order.filled_lots >= order.quantity_lots {
         return Err(SnapshotError::Invalid("resting order with nothing open"));
+    }
+    if spec.check_price(order.placed_price_ticks).is_err()
+        || spec.check_quantity(order.placed_quantity_lots).is_err()
+    {
+        return Err(SnapshotError::Invalid(
+            "placed price or quantity outside its instrument's limits",
+        ));
     }
     Ok(order)
 }
@@ -477,7 +479,8 @@ fn write_finished(writer: &mut Writer<'_>, entry: &FinishedOrder) {
     writer.u64(view.filled_lots);
     writer.u64(view.cancelled_lots);
     writer.u64(view.accepted_timestamp_ns);
-    writer.u64(entry.fingerprint);
+    write_order_type(writer, &entry.placed.order_type);
+    writer.u64(entry.placed.quantity_lots);
     writer.u64(entry.finished_index);
 }
 
@@ -528,9 +531,13 @@ fn read_finished(reader: &mut Reader<'_>, engine: &Engine) -> Result<FinishedOrd
         },
         accepted_timestamp_ns: reader.u64()?,
     };
+    let placed = Placed {
+        order_type: read_order_type(reader)?,
+        quantity_lots: reader.u64()?,
+    };
     Ok(FinishedOrder {
         view,
-        fingerprint: reader.u64()?,
+        placed,
         finished_index: reader.u64()?,
     })
 }

@@ -1,14 +1,16 @@
 //! Every order the engine knows, apart from the books' price ladders: the
-//! resting orders (arena plus id index), each account's list of open orders,
-//! the client-order-id index, the window of remembered finished orders, and
-//! the running digest over all of them. Every change to an order goes
-//! through here so that the digest can never drift from the state.
+//! resting orders (arena), one index from order id to where the order is
+//! (resting, or in the window of remembered finished orders), each
+//! account's list of open orders, the client-order-id index, and the running
+//! digest over all of them. Every change to an order goes through here so
+//! that the digest can never drift from the state.
 
 use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 
 use crate::arena::{Arena, NIL, RestingOrder};
+use crate::command::PlaceOrder;
 use crate::digest::{SetHash, hash_words};
 use crate::order_index::OrderIndex;
 use crate::types::{
@@ -16,11 +18,19 @@ use crate::types::{
 };
 use crate::view::{OrderStatus, OrderView};
 
+/// What a place command asked for, beyond its key: a retry with the same
+/// key must repeat it exactly to be recognised as a retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Placed {
+    pub order_type: OrderType,
+    pub quantity_lots: u64,
+}
+
 /// A finished order kept for idempotent retries and order queries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FinishedOrder {
     pub view: OrderView,
-    pub fingerprint: u64,
+    pub placed: Placed,
     /// Position in the window; the smallest is forgotten first.
     pub finished_index: u64,
 }
@@ -33,14 +43,44 @@ pub(crate) struct AccountOrders {
     pub count: u32,
 }
 
+/// Where an indexed order is, packed in a `u32` for the order index:
+/// an arena handle, or (with the top bit set) a finished window index
+/// modulo 2^30. Both are below 2^30 because every limit is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Location {
+    Resting(u32),
+    Finished(u32),
+}
+
+const FINISHED_TAG: u32 = 1 << 31;
+const WINDOW_INDEX_MASK: u64 = (1 << 30) - 1;
+
+impl Location {
+    fn pack(self) -> u32 {
+        match self {
+            Location::Resting(handle) => handle,
+            Location::Finished(index) => FINISHED_TAG | index,
+        }
+    }
+
+    fn unpack(packed: u32) -> Location {
+        if packed & FINISHED_TAG == 0 {
+            Location::Resting(packed)
+        } else {
+            Location::Finished(packed & !FINISHED_TAG)
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct OrderStore {
     pub arena: Arena,
-    open: OrderIndex,
+    index: OrderIndex,
+    open_count: usize,
     clients: FxHashMap<(AccountId, ClientOrderId), OrderId>,
     accounts: FxHashMap<AccountId, AccountOrders>,
-    finished: FxHashMap<OrderId, FinishedOrder>,
-    finished_fifo: VecDeque<OrderId>,
+    /// Oldest first; the front has index `next_finished_index - len`.
+    finished: VecDeque<FinishedOrder>,
     finished_retained_max: usize,
     next_finished_index: u64,
     digest: SetHash,
@@ -50,36 +90,51 @@ impl OrderStore {
     pub fn new(open_max: u32, finished_retained_max: u32) -> OrderStore {
         OrderStore {
             arena: Arena::default(),
-            open: OrderIndex::new(open_max, 1),
+            index: OrderIndex::new(open_max.saturating_add(finished_retained_max), 1),
+            open_count: 0,
             clients: FxHashMap::default(),
             accounts: FxHashMap::default(),
-            finished: FxHashMap::default(),
-            finished_fifo: VecDeque::new(),
+            finished: VecDeque::new(),
             finished_retained_max: finished_retained_max as usize,
             next_finished_index: 0,
             digest: SetHash::default(),
         }
     }
 
-    /// Pre-allocates room for `additional` more open orders, so that no
-    /// index grows (and rehashes) while they arrive.
+    /// Pre-allocates room for `additional` more open orders, and for the
+    /// whole finished window (it fills up in steady state), so that no
+    /// structure grows (and rehashes) on the hot path.
     pub fn reserve(&mut self, additional: usize, placeholder: &RestingOrder) {
         self.arena.reserve(additional, placeholder);
-        self.open.reserve(additional);
-        self.clients.reserve(additional);
+        let finished_room = self.finished_retained_max - self.finished.len();
+        self.index.reserve(additional + finished_room);
+        self.finished.reserve(finished_room);
+        self.clients.reserve(additional + finished_room);
     }
 
     pub fn open_count(&self) -> usize {
-        self.open.len()
+        self.open_count
+    }
+
+    /// Distinct order ids indexed, open and finished.
+    pub fn indexed_count(&self) -> usize {
+        self.index.len()
+    }
+
+    fn locate(&self, order_id: OrderId) -> Option<Location> {
+        self.index.get(order_id).map(Location::unpack)
     }
 
     pub fn open_handle(&self, order_id: OrderId) -> Option<u32> {
-        self.open.get(order_id)
+        match self.locate(order_id)? {
+            Location::Resting(handle) => Some(handle),
+            Location::Finished(_) => None,
+        }
     }
 
     /// Notes that `order_id` was just handed out (ids only grow).
     pub fn advance_order_id(&mut self, order_id: OrderId) {
-        self.open.advance(order_id);
+        self.index.advance(order_id);
     }
 
     pub fn client_order(
@@ -91,21 +146,46 @@ impl OrderStore {
     }
 
     pub fn finished(&self, order_id: OrderId) -> Option<&FinishedOrder> {
-        self.finished.get(&order_id)
+        let Location::Finished(index) = self.locate(order_id)? else {
+            return None;
+        };
+        let front = self.next_finished_index - self.finished.len() as u64;
+        let offset = (u64::from(index).wrapping_sub(front)) & WINDOW_INDEX_MASK;
+        self.finished
+            .get(offset as usize)
+            .filter(|finished| finished.view.order_id == order_id)
     }
 
-    /// The fingerprint of a known order, open or remembered.
-    pub fn fingerprint(&self, order_id: OrderId) -> Option<u64> {
-        match self.open_handle(order_id) {
-            Some(handle) => Some(self.arena.get(handle).fingerprint),
-            None => self.finished(order_id).map(|finished| finished.fingerprint),
-        }
+    /// True when `place` repeats exactly the place that created `order_id`
+    /// (same account and client order id are given by the lookup).
+    pub fn is_retry_of(&self, order_id: OrderId, place: &PlaceOrder) -> bool {
+        let (instrument, side, stp, placed) = match self.locate(order_id) {
+            Some(Location::Resting(handle)) => {
+                let order = self.arena.get(handle);
+                (order.instrument, order.side, order.stp, order.placed())
+            }
+            Some(Location::Finished(_)) => match self.finished(order_id) {
+                Some(finished) => (
+                    finished.view.instrument,
+                    finished.view.side,
+                    finished.view.self_trade_prevention,
+                    finished.placed,
+                ),
+                None => return false,
+            },
+            None => return false,
+        };
+        instrument == place.instrument
+            && side == place.side
+            && stp == place.self_trade_prevention
+            && placed.order_type == place.order_type
+            && placed.quantity_lots == place.quantity_lots
     }
 
     pub fn view(&self, order_id: OrderId) -> Option<OrderView> {
-        match self.open_handle(order_id) {
-            Some(handle) => Some(self.arena.get(handle).view(0)),
-            None => self.finished(order_id).map(|finished| finished.view),
+        match self.locate(order_id)? {
+            Location::Resting(handle) => Some(self.arena.get(handle).view(0)),
+            Location::Finished(_) => self.finished(order_id).map(|finished| finished.view),
         }
     }
 
@@ -130,9 +210,7 @@ impl OrderStore {
 
     /// Finished orders from oldest to newest.
     pub fn finished_oldest_first(&self) -> impl Iterator<Item = &FinishedOrder> + '_ {
-        self.finished_fifo
-            .iter()
-            .filter_map(|order_id| self.finished.get(order_id))
+        self.finished.iter()
     }
 
     /// Adds a new resting order (not yet in any level) and returns its
@@ -151,7 +229,9 @@ impl OrderStore {
             (order.order_id, order.account, order.client_order_id);
         self.digest.add(resting_hash(&order));
         let handle = self.arena.insert(order);
-        self.open.insert(order_id, handle);
+        self.index
+            .insert(order_id, Location::Resting(handle).pack());
+        self.open_count += 1;
         self.clients.insert((account, client_order_id), order_id);
         handle
     }
@@ -192,14 +272,14 @@ impl OrderStore {
     pub fn finish_resting(&mut self, handle: u32, cancelled_lots: u64) -> OrderView {
         let order = self.arena.get(handle);
         let view = order.view(cancelled_lots);
-        let (fingerprint, account, prev, next) = (
-            order.fingerprint,
+        let (placed, account, prev, next) = (
+            order.placed(),
             order.account,
             order.account_prev,
             order.account_next,
         );
         self.digest.remove(resting_hash(order));
-        self.open.remove(view.order_id);
+        self.open_count -= 1;
         if prev != NIL {
             self.arena.get_mut(prev).account_next = next;
         }
@@ -219,48 +299,54 @@ impl OrderStore {
             }
         }
         self.arena.remove(handle);
-        self.remember_finished(view, fingerprint);
+        self.remember_finished(view, placed);
         view
     }
 
     /// Records an order that finished without ever resting (IOC, FOK,
     /// market, or a limit order filled or cancelled on arrival).
-    pub fn finish_taker(&mut self, view: OrderView, fingerprint: u64) {
+    pub fn finish_taker(&mut self, view: OrderView, placed: Placed) {
         self.clients
             .insert((view.account, view.client_order_id), view.order_id);
-        self.remember_finished(view, fingerprint);
+        self.remember_finished(view, placed);
     }
 
-    fn remember_finished(&mut self, view: OrderView, fingerprint: u64) {
+    /// Appends to the finished window (re-pointing the order's index entry),
+    /// first forgetting the oldest entry if the window is full, so the
+    /// window never outgrows its reservation.
+    fn remember_finished(&mut self, view: OrderView, placed: Placed) {
+        if self.finished.len() >= self.finished_retained_max
+            && let Some(forgotten) = self.finished.pop_front()
+        {
+            self.digest.remove(finished_hash(&forgotten));
+            self.index.remove(forgotten.view.order_id);
+            let key = (forgotten.view.account, forgotten.view.client_order_id);
+            self.clients.remove(&key);
+        }
         let finished = FinishedOrder {
             view,
-            fingerprint,
+            placed,
             finished_index: self.next_finished_index,
         };
+        let location = Location::Finished((finished.finished_index & WINDOW_INDEX_MASK) as u32);
+        self.index.insert(view.order_id, location.pack());
         self.next_finished_index += 1;
         self.digest.add(finished_hash(&finished));
-        self.finished.insert(view.order_id, finished);
-        self.finished_fifo.push_back(view.order_id);
-        while self.finished_fifo.len() > self.finished_retained_max {
-            let Some(oldest) = self.finished_fifo.pop_front() else {
-                break;
-            };
-            if let Some(forgotten) = self.finished.remove(&oldest) {
-                self.digest.remove(finished_hash(&forgotten));
-                let key = (forgotten.view.account, forgotten.view.client_order_id);
-                self.clients.remove(&key);
-            }
-        }
+        self.finished.push_back(finished);
     }
 
     /// Restores a remembered finished order from a snapshot, oldest first.
-    pub fn restore_finished(&mut self, finished: FinishedOrder) {
+    /// Returns false if its order id or client key is already known.
+    pub fn restore_finished(&mut self, finished: FinishedOrder) -> bool {
+        let view = &finished.view;
+        let key = (view.account, view.client_order_id);
+        if self.locate(view.order_id).is_some() || self.clients.contains_key(&key) {
+            return false;
+        }
+        self.clients.insert(key, view.order_id);
         self.next_finished_index = finished.finished_index;
-        self.clients.insert(
-            (finished.view.account, finished.view.client_order_id),
-            finished.view.order_id,
-        );
-        self.remember_finished(finished.view, finished.fingerprint);
+        self.remember_finished(finished.view, finished.placed);
+        true
     }
 
     /// Sets the window counter after a snapshot restore.
@@ -275,11 +361,10 @@ impl OrderStore {
             map.capacity() * (std::mem::size_of::<(K, V)>() + 1)
         }
         self.arena.capacity_bytes()
-            + self.open.capacity_bytes()
+            + self.index.capacity_bytes()
             + map_bytes(&self.clients)
             + map_bytes(&self.accounts)
-            + map_bytes(&self.finished)
-            + self.finished_fifo.capacity() * std::mem::size_of::<OrderId>()
+            + self.finished.capacity() * std::mem::size_of::<FinishedOrder>()
     }
 }
 
@@ -339,7 +424,8 @@ fn resting_hash(order: &RestingOrder) -> u64 {
         order.filled_lots,
         order.priority,
         order.accepted_timestamp_ns,
-        order.fingerprint,
+        order.placed_price_ticks as u64,
+        order.placed_quantity_lots,
         flags,
     ])
 }
@@ -352,12 +438,15 @@ fn finished_hash(finished: &FinishedOrder) -> u64 {
         OrderStatus::Cancelled => 2,
     };
     let [kind, price, flag] = order_type_words(&view.order_type);
+    let [placed_kind, placed_price, placed_flag] = order_type_words(&finished.placed.order_type);
     let flags = u64::from(view.instrument.0)
         | side_code(view.side) << 32
         | stp_code(view.self_trade_prevention) << 34
         | status << 36
         | kind << 38
-        | flag << 40;
+        | flag << 40
+        | placed_kind << 42
+        | placed_flag << 44;
     hash_words(&[
         2,
         view.order_id.0,
@@ -369,24 +458,9 @@ fn finished_hash(finished: &FinishedOrder) -> u64 {
         view.open_lots,
         view.cancelled_lots,
         view.accepted_timestamp_ns,
-        finished.fingerprint,
+        placed_price,
+        finished.placed.quantity_lots,
         finished.finished_index,
         flags,
-    ])
-}
-
-/// Hash of every field of a place command: a retry must match it exactly.
-pub(crate) fn place_fingerprint(place: &crate::command::PlaceOrder) -> u64 {
-    let [kind, price, flag] = order_type_words(&place.order_type);
-    hash_words(&[
-        u64::from(place.instrument.0),
-        place.account.0,
-        place.client_order_id.0,
-        side_code(place.side),
-        kind,
-        price,
-        flag,
-        place.quantity_lots,
-        stp_code(place.self_trade_prevention),
     ])
 }

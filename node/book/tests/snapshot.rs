@@ -155,7 +155,7 @@ fn digest_is_pinned_across_builds() {
     assert_eq!(engine.digest().to_string(), PINNED_DIGEST);
 }
 
-const PINNED_DIGEST: &str = "b9a4c53ce143c8706d05189ba4364a0d";
+const PINNED_DIGEST: &str = "d157873a11c3153346caeb040ca5e903";
 
 #[test]
 fn every_truncation_and_bit_flip_is_rejected_without_panic() {

@@ -1,4 +1,5 @@
-//! Hashing for the state digest and command fingerprints.
+//! Deterministic hashing for state digests: the same input gives the same
+//! hash on every platform and build, so replicas can compare digests.
 //!
 //! The digest is a multiset hash: the sum (mod 2^64, in two lanes) of one
 //! hash per order and per remembered finished order, plus the engine's
@@ -24,7 +25,7 @@ fn fold(a: u64, b: u64) -> u64 {
 /// Hashes a short sequence of words; the same words give the same hash on
 /// every platform.
 #[inline]
-pub(crate) fn hash_words(words: &[u64]) -> u64 {
+pub fn hash_words(words: &[u64]) -> u64 {
     let mut state = P2 ^ (words.len() as u64);
     let mut pairs = words.chunks_exact(2);
     for pair in &mut pairs {
@@ -34,6 +35,20 @@ pub(crate) fn hash_words(words: &[u64]) -> u64 {
         state = fold(*last ^ P0 ^ state, P1);
     }
     fold(state ^ P0, P2)
+}
+
+/// Hashes a byte string (multiply-fold over 8-byte words, length-aware).
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut state = P2 ^ bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut array = [0u8; 8];
+        array.copy_from_slice(word);
+        state = fold(state ^ u64::from_le_bytes(array) ^ P0, P1);
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    fold(state ^ u64::from_le_bytes(tail) ^ P1, P2)
 }
 
 /// A 128-bit digest of the engine's whole state.
@@ -52,9 +67,10 @@ impl fmt::Debug for StateDigest {
     }
 }
 
-/// The running multiset hash.
+/// A running multiset hash: add and remove elements (each already hashed
+/// to a `u64`) in any order; equal multisets give equal values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct SetHash {
+pub struct SetHash {
     low: u64,
     high: u64,
 }
@@ -72,7 +88,15 @@ impl SetHash {
         self.high = self.high.wrapping_sub(fold(element ^ P1, P0));
     }
 
-    /// Folds the set with the engine's other state words into a digest.
+    /// Combines two sets (the multiset union).
+    pub fn combine(self, other: SetHash) -> SetHash {
+        SetHash {
+            low: self.low.wrapping_add(other.low),
+            high: self.high.wrapping_add(other.high),
+        }
+    }
+
+    /// Folds the set with other state words into a digest.
     pub fn finish(&self, words: &[u64]) -> StateDigest {
         let low = hash_words(&[self.low, hash_words(words)]);
         let high = hash_words(&[self.high, low, P2]);
@@ -99,6 +123,14 @@ mod tests {
         assert_ne!(forward, backward);
         backward.remove(hash_words(&[9]));
         assert_eq!(forward, backward);
+    }
+
+    #[test]
+    fn hash_bytes_sees_every_byte_and_the_length() {
+        let base = hash_bytes(b"matchengine");
+        assert_ne!(base, hash_bytes(b"matchenginE"));
+        assert_ne!(base, hash_bytes(b"matchengine\0"));
+        assert_ne!(hash_bytes(b""), hash_bytes(b"\0"));
     }
 
     #[test]

@@ -117,7 +117,7 @@
 mod arena;
 mod codec;
 mod command;
-mod digest;
+pub mod digest;
 mod engine;
 mod event;
 mod instrument;

@@ -1,0 +1,283 @@
+//! The replicated state: the order books and the key-value namespace, and
+//! the one deterministic function that applies a command batch to them.
+//! Pure: no I/O, no clock (the batch carries the leader's timestamp). Every
+//! replica that applies the same batches holds the same state and digest.
+
+use bytes::{Buf, Bytes};
+use matchengine_book::digest::StateDigest;
+use matchengine_book::{Engine, Event, Limits, LimitsError, SnapshotError};
+
+use crate::batch::{CommandOutcome, DecodedBatch, KvCommand, NodeCommand};
+use crate::kv::{KvLimits, KvStore};
+
+/// The limits that shape the state. Every replica must use the same ones;
+/// they travel inside snapshots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateLimits {
+    pub book: Limits,
+    pub kv: KvLimits,
+}
+
+#[derive(Clone, Debug)]
+pub struct ReplicatedState {
+    engine: Engine,
+    kv: KvStore,
+}
+
+/// A state snapshot body that cannot be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StateDecodeError {
+    #[error("book snapshot: {0}")]
+    Book(#[from] SnapshotError),
+    #[error("key-value section: {0}")]
+    Kv(&'static str),
+}
+
+impl ReplicatedState {
+    pub fn new(limits: StateLimits) -> Result<ReplicatedState, LimitsError> {
+        Ok(ReplicatedState {
+            engine: Engine::new(limits.book)?,
+            kv: KvStore::new(limits.kv),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn kv(&self) -> &KvStore {
+        &self.kv
+    }
+
+    /// Applies a batch, appending one outcome per command to `outcomes`.
+    pub fn apply(&mut self, batch: &DecodedBatch, outcomes: &mut Vec<CommandOutcome>) {
+        let mut events: Vec<Event> = Vec::new();
+        for command in &batch.commands {
+            let outcome = match command {
+                NodeCommand::Book(command) => {
+                    let reply = self
+                        .engine
+                        .execute(command, batch.timestamp_ns, &mut events);
+                    CommandOutcome::Book {
+                        reply,
+                        events: std::mem::take(&mut events),
+                    }
+                }
+                NodeCommand::Kv(KvCommand::Put { key, value }) => {
+                    CommandOutcome::Kv(self.kv.put(key.clone(), value.clone()))
+                }
+                NodeCommand::Kv(KvCommand::Delete { key }) => {
+                    CommandOutcome::Kv(self.kv.delete(key))
+                }
+            };
+            outcomes.push(outcome);
+        }
+    }
+
+    /// The digest of the whole state: books and key-value namespace.
+    pub fn digest(&self) -> StateDigest {
+        let book = self.engine.digest().0;
+        let limits = self.kv.limits();
+        self.kv.digest().finish(&[
+            book as u64,
+            (book >> 64) as u64,
+            u64::from(limits.key_bytes_max),
+            u64::from(limits.value_bytes_max),
+            u64::from(limits.keys_max),
+        ])
+    }
+
+    /// Appends the state's snapshot body: the book snapshot (length-prefixed),
+    /// then the key-value limits and entries in key order (varint lengths).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut book = Vec::new();
+        self.engine.encode_snapshot(&mut book);
+        out.extend_from_slice(&(book.len() as u64).to_le_bytes());
+        out.extend_from_slice(&book);
+        let limits = self.kv.limits();
+        for value in [
+            limits.key_bytes_max,
+            limits.value_bytes_max,
+            limits.keys_max,
+        ] {
+            prost::encoding::encode_varint(u64::from(value), out);
+        }
+        prost::encoding::encode_varint(self.kv.len() as u64, out);
+        for (key, value) in self.kv.iter() {
+            prost::encoding::encode_varint(key.len() as u64, out);
+            out.extend_from_slice(key);
+            prost::encoding::encode_varint(value.len() as u64, out);
+            out.extend_from_slice(value);
+        }
+    }
+
+    /// Rebuilds a state from a snapshot body, checking every bound.
+    pub fn decode(mut bytes: Bytes) -> Result<ReplicatedState, StateDecodeError> {
+        let kv_error = StateDecodeError::Kv;
+        if bytes.remaining() < 8 {
+            return Err(kv_error("truncated before the book section"));
+        }
+        let book_len =
+            usize::try_from(bytes.get_u64_le()).map_err(|_| kv_error("book section too long"))?;
+        if book_len > bytes.remaining() {
+            return Err(kv_error("book section longer than the snapshot"));
+        }
+        let engine = Engine::decode_snapshot(&bytes.split_to(book_len))?;
+        let varint = |bytes: &mut Bytes| {
+            prost::encoding::decode_varint(bytes).map_err(|_| kv_error("bad varint"))
+        };
+        let limit = |bytes: &mut Bytes| {
+            u32::try_from(varint(bytes)?).map_err(|_| kv_error("limit out of range"))
+        };
+        let limits = KvLimits {
+            key_bytes_max: limit(&mut bytes)?,
+            value_bytes_max: limit(&mut bytes)?,
+            keys_max: limit(&mut bytes)?,
+        };
+        let mut kv = KvStore::new(limits);
+        let count =
+            prost::encoding::decode_varint(&mut bytes).map_err(|_| kv_error("bad key count"))?;
+        if count > u64::from(limits.keys_max) {
+            return Err(kv_error("more keys than keys_max"));
+        }
+        let mut previous: Option<Bytes> = None;
+        for _ in 0..count {
+            let key = take_bytes(&mut bytes, limits.key_bytes_max)?;
+            let value = take_bytes(&mut bytes, limits.value_bytes_max)?;
+            if previous.as_ref().is_some_and(|previous| previous >= &key) {
+                return Err(kv_error("keys out of order"));
+            }
+            previous = Some(key.clone());
+            kv.put(key, value)
+                .map_err(|_| kv_error("entry outside the key-value limits"))?;
+        }
+        if bytes.has_remaining() {
+            return Err(kv_error("trailing bytes"));
+        }
+        Ok(ReplicatedState { engine, kv })
+    }
+}
+
+fn take_bytes(bytes: &mut Bytes, max: u32) -> Result<Bytes, StateDecodeError> {
+    let len =
+        prost::encoding::decode_varint(bytes).map_err(|_| StateDecodeError::Kv("bad length"))?;
+    if len > u64::from(max) || len > bytes.remaining() as u64 {
+        return Err(StateDecodeError::Kv(
+            "length over its bound or past the end",
+        ));
+    }
+    Ok(bytes.split_to(len as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use matchengine_book as book;
+
+    fn batch(timestamp_ns: u64, commands: Vec<NodeCommand>) -> DecodedBatch {
+        DecodedBatch {
+            timestamp_ns,
+            commands,
+        }
+    }
+
+    fn sample_batches() -> Vec<DecodedBatch> {
+        let spec = book::InstrumentSpec {
+            instrument: book::InstrumentId(1),
+            symbol: book::Symbol::new("BTC-USD").unwrap(),
+            price_ticks_min: 1,
+            price_ticks_max: 1_000,
+            quantity_lots_min: 1,
+            quantity_lots_max: 100,
+        };
+        let place = |account, client, side, price, lots| {
+            NodeCommand::Book(book::Command::Place(book::PlaceOrder {
+                instrument: book::InstrumentId(1),
+                account: book::AccountId(account),
+                client_order_id: book::ClientOrderId(client),
+                side,
+                order_type: book::OrderType::Limit {
+                    price_ticks: price,
+                    time_in_force: book::TimeInForce::Gtc,
+                },
+                quantity_lots: lots,
+                self_trade_prevention: book::SelfTradePrevention::None,
+            }))
+        };
+        let put = |key: &'static str, value: &'static str| {
+            NodeCommand::Kv(KvCommand::Put {
+                key: Bytes::from_static(key.as_bytes()),
+                value: Bytes::from_static(value.as_bytes()),
+            })
+        };
+        vec![
+            batch(
+                10,
+                vec![
+                    NodeCommand::Book(book::Command::AddInstrument(spec)),
+                    put("a", "1"),
+                ],
+            ),
+            batch(
+                20,
+                vec![
+                    place(1, 1, book::Side::Sell, 100, 5),
+                    place(2, 1, book::Side::Buy, 101, 3),
+                    put("b", "2"),
+                ],
+            ),
+            batch(
+                30,
+                vec![
+                    NodeCommand::Kv(KvCommand::Delete {
+                        key: Bytes::from_static(b"a"),
+                    }),
+                    place(2, 2, book::Side::Buy, 90, 1),
+                ],
+            ),
+        ]
+    }
+
+    #[test]
+    fn applying_the_same_batches_gives_the_same_state_and_outcomes() {
+        let mut first = ReplicatedState::new(StateLimits::default()).unwrap();
+        let mut second = ReplicatedState::new(StateLimits::default()).unwrap();
+        let (mut first_out, mut second_out) = (Vec::new(), Vec::new());
+        for batch in sample_batches() {
+            first.apply(&batch, &mut first_out);
+            second.apply(&batch, &mut second_out);
+        }
+        assert_eq!(first_out, second_out);
+        assert_eq!(first.digest(), second.digest());
+        assert_eq!(first_out.len(), 7);
+        assert!(matches!(&first_out[3], CommandOutcome::Book { events, .. } if events.len() == 3));
+        assert_eq!(
+            first_out[5],
+            CommandOutcome::Kv(Ok(true)),
+            "delete found the key"
+        );
+    }
+
+    #[test]
+    fn snapshot_body_round_trips_with_the_same_digest_and_future() {
+        let mut state = ReplicatedState::new(StateLimits::default()).unwrap();
+        let batches = sample_batches();
+        state.apply(&batches[0], &mut Vec::new());
+        state.apply(&batches[1], &mut Vec::new());
+        let mut body = Vec::new();
+        state.encode(&mut body);
+        let mut restored = ReplicatedState::decode(Bytes::from(body.clone())).unwrap();
+        assert_eq!(restored.digest(), state.digest());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        state.apply(&batches[2], &mut a);
+        restored.apply(&batches[2], &mut b);
+        assert_eq!(a, b);
+        assert_eq!(restored.digest(), state.digest());
+        for len in 0..body.len() {
+            assert!(
+                ReplicatedState::decode(Bytes::copy_from_slice(&body[..len])).is_err(),
+                "truncated to {len}"
+            );
+        }
+    }
+}

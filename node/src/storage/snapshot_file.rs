@@ -1,0 +1,247 @@
+//! Snapshot files in the data directory.
+//!
+//! Layout: `MESNAP01`, a u32 LE header length and the prost-encoded
+//! `SnapshotMeta`, a u64 LE body length and the state's snapshot body, then
+//! a u64 LE checksum of everything before it. A file is written to a
+//! temporary name, synced, renamed into place and the directory synced, so a
+//! crash leaves either the old snapshot or the new one, never half of one. A
+//! file that fails its checks is an error naming the file: never skipped.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::{Buf, Bytes};
+use matchengine_book::digest::hash_bytes;
+use matchengine_proto::v1 as pb;
+use prost::Message;
+
+use crate::codec::raft::{snapshot_meta_from_pb, snapshot_meta_to_pb};
+use crate::raft_types::SnapshotMeta;
+
+const MAGIC: &[u8; 8] = b"MESNAP01";
+const SUFFIX: &str = ".snap";
+/// Largest snapshot header (the metadata, mostly the membership).
+const HEADER_BYTES_MAX: u32 = 1 << 20;
+
+/// A complete, verified snapshot file: what openraft hands around as the
+/// snapshot's data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotFile {
+    pub path: PathBuf,
+    pub meta: SnapshotMeta,
+    pub size_bytes: u64,
+}
+
+/// A snapshot file that is unreadable or damaged.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotFileError {
+    #[error("snapshot {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("snapshot {path} is damaged: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+impl SnapshotFileError {
+    pub fn into_io(self) -> io::Error {
+        let kind = match &self {
+            SnapshotFileError::Io { source, .. } => source.kind(),
+            SnapshotFileError::Corrupt { .. } => io::ErrorKind::InvalidData,
+        };
+        io::Error::new(kind, self.to_string())
+    }
+}
+
+fn io_error(path: &Path) -> impl Fn(io::Error) -> SnapshotFileError + '_ {
+    move |source| SnapshotFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `snapshot-<index>-<term>-<leader>.snap`, zero-padded so names sort by index.
+fn file_name(meta: &SnapshotMeta) -> String {
+    match &meta.last_log_id {
+        Some(log_id) => format!(
+            "snapshot-{:020}-{:020}-{:020}{SUFFIX}",
+            log_id.index, log_id.leader_id.term, log_id.leader_id.node_id
+        ),
+        None => format!("snapshot-empty{SUFFIX}"),
+    }
+}
+
+/// Encodes a snapshot file's bytes.
+pub fn encode(meta: &SnapshotMeta, body: &[u8]) -> Vec<u8> {
+    let header = snapshot_meta_to_pb(meta).encode_to_vec();
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len() + 8 + body.len() + 8);
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(body);
+    let checksum = hash_bytes(&bytes);
+    bytes.extend_from_slice(&checksum.to_le_bytes());
+    bytes
+}
+
+/// Checks a snapshot file's bytes and splits them into metadata and body.
+pub fn decode(path: &Path, bytes: Bytes) -> Result<(SnapshotMeta, Bytes), SnapshotFileError> {
+    let corrupt = |reason: String| SnapshotFileError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.len() < MAGIC.len() + 4 + 8 + 8 || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(corrupt(
+            "not a MatchEngine snapshot (bad magic or too short)".into(),
+        ));
+    }
+    let (content, stored) = bytes.split_at(bytes.len() - 8);
+    let mut stored_bytes = [0u8; 8];
+    stored_bytes.copy_from_slice(stored);
+    let (stored, computed) = (u64::from_le_bytes(stored_bytes), hash_bytes(content));
+    if stored != computed {
+        return Err(corrupt(format!(
+            "checksum mismatch (stored {stored:016x}, computed {computed:016x})"
+        )));
+    }
+    let mut reader = bytes.slice(MAGIC.len()..bytes.len() - 8);
+    let header_len = reader.get_u32_le();
+    if header_len > HEADER_BYTES_MAX || header_len as usize + 8 > reader.remaining() {
+        return Err(corrupt(format!("header length {header_len} out of range")));
+    }
+    let header = reader.split_to(header_len as usize);
+    let meta = pb::SnapshotMeta::decode(header)
+        .map_err(|e| corrupt(format!("header: {e}")))
+        .and_then(|meta| {
+            snapshot_meta_from_pb(meta).map_err(|e| corrupt(format!("header: {e}")))
+        })?;
+    let body_len = reader.get_u64_le();
+    if body_len != reader.remaining() as u64 {
+        return Err(corrupt(format!(
+            "body length {body_len} does not match the file"
+        )));
+    }
+    Ok((meta, reader))
+}
+
+/// Writes a snapshot file durably into `dir` and returns it.
+pub fn write(
+    dir: &Path,
+    meta: &SnapshotMeta,
+    body: &[u8],
+) -> Result<SnapshotFile, SnapshotFileError> {
+    let bytes = encode(meta, body);
+    let path = dir.join(file_name(meta));
+    let temporary = dir.join(format!(".{}.tmp", file_name(meta)));
+    let mut file = File::create(&temporary).map_err(io_error(&temporary))?;
+    file.write_all(&bytes).map_err(io_error(&temporary))?;
+    file.sync_all().map_err(io_error(&temporary))?;
+    drop(file);
+    fs::rename(&temporary, &path).map_err(io_error(&path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))?;
+    Ok(SnapshotFile {
+        path,
+        meta: meta.clone(),
+        size_bytes: bytes.len() as u64,
+    })
+}
+
+/// Reads and verifies a snapshot file.
+pub fn read(path: &Path) -> Result<(SnapshotFile, Bytes), SnapshotFileError> {
+    let bytes = Bytes::from(fs::read(path).map_err(io_error(path))?);
+    let size_bytes = bytes.len() as u64;
+    let (meta, body) = decode(path, bytes)?;
+    Ok((
+        SnapshotFile {
+            path: path.to_path_buf(),
+            meta,
+            size_bytes,
+        },
+        body,
+    ))
+}
+
+/// The newest snapshot in `dir`, verified. A damaged newest snapshot is an
+/// error: falling back to an older one could lose data the log no longer has.
+pub fn newest(dir: &Path) -> Result<Option<(SnapshotFile, Bytes)>, SnapshotFileError> {
+    let mut names: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("snapshot-") && name.ends_with(SUFFIX))
+        })
+        .collect();
+    names.sort();
+    match names.last() {
+        Some(path) => read(path).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Removes every snapshot and leftover temporary file in `dir` but `keep`.
+pub fn remove_others(dir: &Path, keep: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("");
+        let ours = (name.starts_with("snapshot-") && name.ends_with(SUFFIX))
+            || name.ends_with(".snap.tmp");
+        if ours && path != keep {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft_types::{LeaderId, LogId, StoredMembership};
+
+    fn meta(index: u64) -> SnapshotMeta {
+        SnapshotMeta {
+            last_log_id: Some(LogId {
+                leader_id: LeaderId {
+                    term: 2,
+                    node_id: 1,
+                },
+                index,
+            }),
+            last_membership: StoredMembership::default(),
+        }
+    }
+
+    #[test]
+    fn written_snapshots_read_back_and_the_newest_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &meta(9), b"older").unwrap();
+        let newer = write(dir.path(), &meta(10), b"newer body").unwrap();
+        let (file, body) = newest(dir.path()).unwrap().unwrap();
+        assert_eq!(file, newer);
+        assert_eq!(body.as_ref(), b"newer body");
+        remove_others(dir.path(), &newer.path).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn damage_is_an_error_that_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), &meta(3), b"state").unwrap();
+        let mut bytes = fs::read(&file.path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x10;
+        fs::write(&file.path, &bytes).unwrap();
+        let error = newest(dir.path()).unwrap_err().to_string();
+        assert!(error.contains(&file.path.display().to_string()), "{error}");
+        assert!(error.contains("checksum"), "{error}");
+        for len in 0..bytes.len() {
+            assert!(decode(&file.path, Bytes::copy_from_slice(&bytes[..len])).is_err());
+        }
+    }
+}

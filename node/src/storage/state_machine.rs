@@ -1,0 +1,296 @@
+//! The Raft state machine: applies committed entries to the replicated
+//! state, answers each proposer with its commands' outcomes, and builds and
+//! installs snapshots.
+//!
+//! The state lives in memory; durability comes from the log plus snapshot
+//! files. On start the newest snapshot is loaded and openraft replays the
+//! log after it. A snapshot is built from a point-in-time copy taken on the
+//! apply task (the book is cloned, the key-value map is structure-shared),
+//! then encoded and written on a blocking thread while apply goes on.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures::TryStreamExt;
+use matchengine_book::digest::StateDigest;
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend};
+
+use super::snapshot_file::{self, SnapshotFile};
+use crate::batch::BatchOutcome;
+use crate::raft_types::{LogId, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::state::{ReplicatedState, StateLimits};
+
+type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>;
+
+/// The state and how far it has applied the log.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub state: ReplicatedState,
+    pub last_applied: Option<LogId>,
+    pub last_membership: StoredMembership,
+}
+
+#[derive(Debug)]
+struct Shared {
+    applied: RwLock<Applied>,
+    current_snapshot: Mutex<Option<SnapshotFile>>,
+    snapshot_dir: PathBuf,
+}
+
+/// The state machine handed to openraft; clones share the state, so the
+/// node's query handlers hold a clone to read it.
+#[derive(Clone, Debug)]
+pub struct StateMachineStore {
+    shared: Arc<Shared>,
+}
+
+/// A state machine that cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StateMachineError {
+    #[error("snapshot directory {path}: {source}")]
+    Dir { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Snapshot(#[from] snapshot_file::SnapshotFileError),
+    #[error("snapshot {path} holds an invalid state: {reason}")]
+    State { path: PathBuf, reason: String },
+    #[error("invalid state limits: {0}")]
+    Limits(#[from] matchengine_book::LimitsError),
+}
+
+fn lock_poisoned() -> io::Error {
+    io::Error::other("state machine lock poisoned by a panic")
+}
+
+impl StateMachineStore {
+    /// Opens the state machine on `snapshot_dir`, loading its newest
+    /// snapshot. A damaged newest snapshot stops start-up with an error
+    /// naming the file.
+    pub fn open(
+        snapshot_dir: &Path,
+        limits: StateLimits,
+    ) -> Result<StateMachineStore, StateMachineError> {
+        std::fs::create_dir_all(snapshot_dir).map_err(|source| StateMachineError::Dir {
+            path: snapshot_dir.to_path_buf(),
+            source,
+        })?;
+        let (applied, current) = match snapshot_file::newest(snapshot_dir)? {
+            None => (
+                Applied {
+                    state: ReplicatedState::new(limits)?,
+                    last_applied: None,
+                    last_membership: StoredMembership::default(),
+                },
+                None,
+            ),
+            Some((file, body)) => {
+                let state =
+                    ReplicatedState::decode(body).map_err(|e| StateMachineError::State {
+                        path: file.path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                let applied = Applied {
+                    state,
+                    last_applied: file.meta.last_log_id,
+                    last_membership: file.meta.last_membership.clone(),
+                };
+                (applied, Some(file))
+            }
+        };
+        Ok(StateMachineStore {
+            shared: Arc::new(Shared {
+                applied: RwLock::new(applied),
+                current_snapshot: Mutex::new(current),
+                snapshot_dir: snapshot_dir.to_path_buf(),
+            }),
+        })
+    }
+
+    /// Runs `read` against the applied state (a read lock: apply waits).
+    pub fn read<T>(&self, read: impl FnOnce(&Applied) -> T) -> io::Result<T> {
+        let applied = self.shared.applied.read().map_err(|_| lock_poisoned())?;
+        Ok(read(&applied))
+    }
+
+    pub fn digest(&self) -> io::Result<StateDigest> {
+        self.read(|applied| applied.state.digest())
+    }
+
+    pub fn last_applied(&self) -> io::Result<Option<LogId>> {
+        self.read(|applied| applied.last_applied)
+    }
+
+    pub fn current_snapshot(&self) -> io::Result<Option<SnapshotFile>> {
+        Ok(self
+            .shared
+            .current_snapshot
+            .lock()
+            .map_err(|_| lock_poisoned())?
+            .clone())
+    }
+
+    /// Makes `file` the current snapshot unless a newer one already is, and
+    /// removes the others from disk.
+    fn publish_snapshot(&self, file: &SnapshotFile) -> io::Result<()> {
+        let mut current = self
+            .shared
+            .current_snapshot
+            .lock()
+            .map_err(|_| lock_poisoned())?;
+        let newer = current
+            .as_ref()
+            .is_none_or(|existing| existing.meta.last_log_id <= file.meta.last_log_id);
+        if newer {
+            *current = Some(file.clone());
+            snapshot_file::remove_others(&self.shared.snapshot_dir, &file.path)?;
+        }
+        Ok(())
+    }
+
+    fn apply_entry(&self, entry: crate::raft_types::Entry) -> io::Result<BatchOutcome> {
+        let mut applied = self.shared.applied.write().map_err(|_| lock_poisoned())?;
+        let mut outcome = BatchOutcome::default();
+        match entry.payload {
+            EntryPayload::Blank => {}
+            EntryPayload::Normal(batch) => {
+                let decoded = batch.decode().map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "log entry at index {} fails to decode: {e}",
+                            entry.log_id.index
+                        ),
+                    )
+                })?;
+                applied.state.apply(&decoded, &mut outcome.outcomes);
+            }
+            EntryPayload::Membership(membership) => {
+                applied.last_membership = StoredMembership::new(Some(entry.log_id), membership);
+            }
+        }
+        applied.last_applied = Some(entry.log_id);
+        Ok(outcome)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotData = SnapshotFile;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        self.read(|applied| (applied.last_applied, applied.last_membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: futures::Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>>
+            + Unpin
+            + OptionalSend,
+    {
+        // The lock is taken per entry and never held across an await.
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let outcome = self.apply_entry(entry)?;
+            if let Some(responder) = responder {
+                responder.send(outcome);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        // The point-in-time copy: the only part of a snapshot apply waits for.
+        let copy = self.read(Applied::clone);
+        SnapshotBuilder {
+            store: self.clone(),
+            copy: copy.ok(),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotFile,
+    ) -> Result<(), io::Error> {
+        let (_, body) = snapshot_file::read(&snapshot.path)
+            .map_err(snapshot_file::SnapshotFileError::into_io)?;
+        let state = ReplicatedState::decode(body.clone()).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "snapshot {} holds an invalid state: {e}",
+                    snapshot.path.display()
+                ),
+            )
+        })?;
+        // Keep our own durable copy before switching to it.
+        let dir = self.shared.snapshot_dir.clone();
+        let own_meta = meta.clone();
+        let file =
+            tokio::task::spawn_blocking(move || snapshot_file::write(&dir, &own_meta, &body))
+                .await
+                .map_err(io::Error::other)?
+                .map_err(snapshot_file::SnapshotFileError::into_io)?;
+        {
+            let mut applied = self.shared.applied.write().map_err(|_| lock_poisoned())?;
+            *applied = Applied {
+                state,
+                last_applied: meta.last_log_id,
+                last_membership: meta.last_membership.clone(),
+            };
+        }
+        self.publish_snapshot(&file)
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        Ok(self.current_snapshot()?.map(|file| Snapshot {
+            meta: file.meta.clone(),
+            snapshot: file,
+        }))
+    }
+}
+
+/// Encodes and writes a snapshot of a point-in-time copy of the state.
+pub struct SnapshotBuilder {
+    store: StateMachineStore,
+    copy: Option<Applied>,
+}
+
+impl fmt::Debug for SnapshotBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnapshotBuilder")
+            .field(
+                "last_applied",
+                &self.copy.as_ref().map(|copy| copy.last_applied),
+            )
+            .finish()
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = SnapshotFile;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let copy = self.copy.take().ok_or_else(lock_poisoned)?;
+        let meta = SnapshotMeta {
+            last_log_id: copy.last_applied,
+            last_membership: copy.last_membership.clone(),
+        };
+        let dir = self.store.shared.snapshot_dir.clone();
+        let file_meta = meta.clone();
+        let file = tokio::task::spawn_blocking(move || {
+            let mut body = Vec::new();
+            copy.state.encode(&mut body);
+            snapshot_file::write(&dir, &file_meta, &body)
+        })
+        .await
+        .map_err(io::Error::other)?
+        .map_err(snapshot_file::SnapshotFileError::into_io)?;
+        self.store.publish_snapshot(&file)?;
+        Ok(Snapshot {
+            meta,
+            snapshot: file,
+        })
+    }
+}

@@ -1,0 +1,36 @@
+//! openraft's own storage conformance suite, against the RocksDB log store
+//! and the snapshot-file state machine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use matchengine_node::raft_types::TypeConfig;
+use matchengine_node::state::StateLimits;
+use matchengine_node::storage::{LogStore, StateMachineStore};
+use openraft::StorageError;
+use openraft::testing::log::{StoreBuilder, Suite};
+use openraft::type_config::TypeConfigExt;
+use tempfile::TempDir;
+
+struct RocksBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for RocksBuilder {
+    async fn build(
+        &self,
+    ) -> Result<(TempDir, LogStore, StateMachineStore), StorageError<TypeConfig>> {
+        let failed = |e: &dyn std::fmt::Display| {
+            StorageError::read(TypeConfig::err_from_string(e.to_string()))
+        };
+        let dir = TempDir::new().map_err(|e| failed(&e))?;
+        let log = LogStore::open(&dir.path().join("log")).map_err(|e| failed(&e))?;
+        let state_machine =
+            StateMachineStore::open(&dir.path().join("snapshots"), StateLimits::default())
+                .map_err(|e| failed(&e))?;
+        Ok((dir, log, state_machine))
+    }
+}
+
+#[test]
+fn rocksdb_store_passes_openraft_storage_suite() {
+    TypeConfig::run(async {
+        Suite::test_all(RocksBuilder).await.unwrap();
+    });
+}

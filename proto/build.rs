@@ -1,0 +1,24 @@
+//! Compiles the .proto files with tonic-prost-build, using the protoc that
+//! ships inside the protoc-bin-vendored crate (no system protoc needed), and
+//! writes a file descriptor set for gRPC server reflection.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("matchengine_descriptor.bin"))
+        .compile_with_config(
+            config,
+            &[
+                "matchengine/v1/book.proto",
+                "matchengine/v1/command.proto",
+                "matchengine/v1/raft.proto",
+            ],
+            &["."],
+        )?;
+    println!("cargo:rerun-if-changed=matchengine");
+    Ok(())
+}

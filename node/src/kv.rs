@@ -243,3 +243,27 @@ mod tests {
         assert!(kv.range_by_prefix(b"none", None, 10).is_empty());
     }
 }
+
+#[cfg(test)]
+mod scale_tests {
+    use super::*;
+
+    #[test]
+    fn range_by_prefix_sees_every_key_of_a_large_map() {
+        let mut kv = KvStore::new(KvLimits::default());
+        for id in 0..10_000u64 {
+            kv.put(
+                Bytes::from(format!("crash/{id:012}")),
+                Bytes::from_static(b"v"),
+            )
+            .unwrap();
+        }
+        kv.put(Bytes::from_static(b"other"), Bytes::from_static(b"v"))
+            .unwrap();
+        assert_eq!(
+            kv.range_by_prefix(b"crash/", None, usize::MAX).len(),
+            10_000
+        );
+        assert_eq!(kv.range_by_prefix(b"crash/", None, 10).len(), 10);
+    }
+}

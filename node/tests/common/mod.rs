@@ -111,7 +111,8 @@ pub struct TestNode {
 
 pub struct TestCluster {
     pub router: Router,
-    pub root: TempDir,
+    pub root: PathBuf,
+    _temporary: Option<TempDir>,
     pub nodes: BTreeMap<NodeId, TestNode>,
     pub config: Arc<Config>,
 }
@@ -127,7 +128,16 @@ pub fn record(id: NodeId) -> NodeRecord {
 pub const WAIT: Option<Duration> = Some(Duration::from_secs(20));
 
 impl TestCluster {
+    /// A cluster in a fresh temporary directory.
     pub fn new(snapshot_every_entries: u64) -> TestCluster {
+        let temporary = TempDir::new().expect("temp dir");
+        let mut cluster = TestCluster::at(temporary.path().to_path_buf(), snapshot_every_entries);
+        cluster._temporary = Some(temporary);
+        cluster
+    }
+
+    /// A cluster whose nodes keep their data under `root` (kept afterwards).
+    pub fn at(root: PathBuf, snapshot_every_entries: u64) -> TestCluster {
         let config = Config {
             heartbeat_interval: 50,
             election_timeout_min: 300,
@@ -139,7 +149,8 @@ impl TestCluster {
         };
         TestCluster {
             router: Router::default(),
-            root: TempDir::new().expect("temp dir"),
+            root,
+            _temporary: None,
             nodes: BTreeMap::new(),
             config: Arc::new(config.validate().expect("valid raft config")),
         }
@@ -147,7 +158,7 @@ impl TestCluster {
 
     /// Starts (or restarts, on the same directory) node `id`.
     pub async fn start(&mut self, id: NodeId) {
-        let dir = self.root.path().join(format!("node-{id}"));
+        let dir = self.root.join(format!("node-{id}"));
         let log = LogStore::open(&dir.join("log")).expect("open log");
         let state_machine = StateMachineStore::open(&dir.join("snapshots"), StateLimits::default())
             .expect("open sm");
@@ -182,6 +193,18 @@ impl TestCluster {
         self.router.nodes.lock().expect("router lock").remove(&id);
         if let Some(node) = self.nodes.remove(&id) {
             node.raft.shutdown().await.expect("shutdown");
+        }
+    }
+
+    /// Initializes the cluster unless its first member already was.
+    pub async fn initialize_once(&self, members: &[NodeId]) {
+        if !self.nodes[&members[0]]
+            .raft
+            .is_initialized()
+            .await
+            .expect("raft running")
+        {
+            self.initialize(members).await;
         }
     }
 

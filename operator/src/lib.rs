@@ -12,6 +12,7 @@
 
 pub mod crd;
 pub mod desired;
+pub mod plan;
 
 /// The CRD as YAML, exactly as `crdgen` prints it and `crds/` holds it.
 pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {

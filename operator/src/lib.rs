@@ -10,8 +10,10 @@
 //! - [`reconcile`], [`lease`], [`metrics`], [`http`]: the thin Kubernetes
 //!   shell.
 
+pub mod admin;
 pub mod crd;
 pub mod desired;
+pub mod driver;
 pub mod plan;
 
 /// The CRD as YAML, exactly as `crdgen` prints it and `crds/` holds it.

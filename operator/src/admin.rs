@@ -151,13 +151,16 @@ impl Default for AdminTimeouts {
     }
 }
 
-/// The real admin client: one lazily connected channel per address,
-/// reused across reconciles (tonic reconnects, and re-resolves DNS, when a
-/// pod comes back with a new IP).
+/// Lazily connected channels by admin address, shared by every client
+/// made from it so that reconciles reuse connections (tonic reconnects,
+/// and re-resolves DNS, when a pod comes back with a new IP).
+pub type ChannelCache = Arc<Mutex<HashMap<String, Channel>>>;
+
+/// The real admin client.
 pub struct TonicAdmin<B> {
     addresses: B,
     timeouts: AdminTimeouts,
-    channels: Mutex<HashMap<String, Channel>>,
+    channels: ChannelCache,
 }
 
 impl<B> std::fmt::Debug for TonicAdmin<B> {
@@ -170,10 +173,14 @@ impl<B> std::fmt::Debug for TonicAdmin<B> {
 
 impl<B: AddressBook> TonicAdmin<B> {
     pub fn new(addresses: B, timeouts: AdminTimeouts) -> Self {
+        Self::with_channels(addresses, timeouts, ChannelCache::default())
+    }
+
+    pub fn with_channels(addresses: B, timeouts: AdminTimeouts, channels: ChannelCache) -> Self {
         Self {
             addresses,
             timeouts,
-            channels: Mutex::new(HashMap::new()),
+            channels,
         }
     }
 

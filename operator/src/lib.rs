@@ -14,7 +14,10 @@ pub mod admin;
 pub mod crd;
 pub mod desired;
 pub mod driver;
+pub mod lease;
+pub mod metrics;
 pub mod plan;
+pub mod reconcile;
 
 /// The CRD as YAML, exactly as `crdgen` prints it and `crds/` holds it.
 pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {

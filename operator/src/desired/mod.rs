@@ -166,7 +166,7 @@ pub(crate) mod tests {
             name: "books".into(),
             uid: "11111111-2222-3333-4444-555555555555".into(),
             controller: Some(true),
-            block_owner_deletion: Some(true),
+            block_owner_deletion: None,
         }
     }
 

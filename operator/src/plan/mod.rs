@@ -13,14 +13,14 @@ mod planner;
 mod summary;
 
 #[cfg(test)]
-mod sim;
+pub(crate) mod sim;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use planner::plan;
-pub use summary::{MemberSummary, Summary, summarize};
+pub use summary::{MemberRole, MemberSummary, Summary, summarize};
 
 /// A node's Raft role as its admin Status reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,259 @@
+//! Leader election over a `coordination.k8s.io/v1` Lease, so that one
+//! operator replica acts at a time.
+//!
+//! The decision (take, renew or keep off a lease) is a pure function of the
+//! Lease and the clock; the shell reads the Lease and writes it back with
+//! its `resourceVersion`, so two replicas racing for an expired lease
+//! cannot both win: the API server rejects the slower write (409).
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{Api, PostParams};
+use tracing::info;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("lease {name}: {source}")]
+    Kube {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Nobody holds it, or the holder stopped renewing: take it.
+    Acquire,
+    /// It is ours: renew it.
+    Renew,
+    /// Someone else holds a live lease.
+    HeldBy(String),
+}
+
+/// Whether `identity` may write the lease at `now`.
+pub fn decide(
+    spec: &LeaseSpec,
+    identity: &str,
+    now: Timestamp,
+    default_duration: Duration,
+) -> Decision {
+    let holder = spec.holder_identity.as_deref().unwrap_or("");
+    if holder == identity {
+        return Decision::Renew;
+    }
+    if holder.is_empty() {
+        return Decision::Acquire;
+    }
+    let duration = spec
+        .lease_duration_seconds
+        .map(|s| SignedDuration::from_secs(i64::from(s)))
+        .unwrap_or_else(|| {
+            SignedDuration::try_from(default_duration).unwrap_or(SignedDuration::MAX)
+        });
+    let expired = match &spec.renew_time {
+        Some(MicroTime(renewed)) => renewed
+            .checked_add(duration)
+            .map_or(false, |expiry| expiry < now),
+        None => true,
+    };
+    if expired {
+        Decision::Acquire
+    } else {
+        Decision::HeldBy(holder.to_owned())
+    }
+}
+
+/// The lease after `identity` took or renewed it at `now`.
+pub fn claimed(spec: &LeaseSpec, identity: &str, now: Timestamp, duration: Duration) -> LeaseSpec {
+    let renewing = spec.holder_identity.as_deref() == Some(identity);
+    LeaseSpec {
+        holder_identity: Some(identity.to_owned()),
+        lease_duration_seconds: Some(i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)),
+        acquire_time: if renewing {
+            spec.acquire_time.clone()
+        } else {
+            Some(MicroTime(now))
+        },
+        renew_time: Some(MicroTime(now)),
+        lease_transitions: Some(spec.lease_transitions.unwrap_or(0) + if renewing { 0 } else { 1 }),
+        ..spec.clone()
+    }
+}
+
+/// One replica's handle on the lease.
+#[derive(Clone)]
+pub struct LeaseLock {
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+    duration: Duration,
+}
+
+impl std::fmt::Debug for LeaseLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaseLock")
+            .field("name", &self.name)
+            .field("identity", &self.identity)
+            .field("duration", &self.duration)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_conflict(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 409)
+}
+
+impl LeaseLock {
+    pub fn new(api: Api<Lease>, name: String, identity: String, duration: Duration) -> Self {
+        Self {
+            api,
+            name,
+            identity,
+            duration,
+        }
+    }
+
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    fn error(&self, source: kube::Error) -> LeaseError {
+        LeaseError::Kube {
+            name: self.name.clone(),
+            source,
+        }
+    }
+
+    /// Takes or renews the lease; `false` when another replica holds it or
+    /// won a race for it.
+    pub async fn try_acquire_or_renew(&self) -> Result<bool, LeaseError> {
+        let now = Timestamp::now();
+        let Some(lease) = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| self.error(e))?
+        else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(self.name.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(claimed(
+                    &LeaseSpec::default(),
+                    &self.identity,
+                    now,
+                    self.duration,
+                )),
+            };
+            return match self.api.create(&PostParams::default(), &lease).await {
+                Ok(_) => Ok(true),
+                Err(e) if is_conflict(&e) => Ok(false),
+                Err(e) => Err(self.error(e)),
+            };
+        };
+        let spec = lease.spec.clone().unwrap_or_default();
+        match decide(&spec, &self.identity, now, self.duration) {
+            Decision::HeldBy(_) => Ok(false),
+            decision => {
+                if decision == Decision::Acquire {
+                    info!(lease = %self.name, previous = ?spec.holder_identity, "taking the lease");
+                }
+                self.write(lease, claimed(&spec, &self.identity, now, self.duration))
+                    .await
+            }
+        }
+    }
+
+    async fn write(&self, mut lease: Lease, spec: LeaseSpec) -> Result<bool, LeaseError> {
+        // `replace` sends the resourceVersion we read: a concurrent writer
+        // makes this fail with 409 instead of silently sharing the lease.
+        lease.spec = Some(spec);
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_conflict(&e) => Ok(false),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Gives the lease up (on shutdown) so a standby takes over at once.
+    pub async fn release(&self) -> Result<(), LeaseError> {
+        let Some(lease) = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| self.error(e))?
+        else {
+            return Ok(());
+        };
+        let spec = lease.spec.clone().unwrap_or_default();
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return Ok(());
+        }
+        let released = LeaseSpec {
+            holder_identity: None,
+            ..spec
+        };
+        self.write(lease, released).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DURATION: Duration = Duration::from_secs(15);
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+    }
+
+    fn held(holder: &str, renewed: i64) -> LeaseSpec {
+        claimed(&LeaseSpec::default(), holder, at(renewed), DURATION)
+    }
+
+    #[test]
+    fn free_lease_is_acquired() {
+        assert_eq!(
+            decide(&LeaseSpec::default(), "a", at(0), DURATION),
+            Decision::Acquire
+        );
+        let released = LeaseSpec {
+            holder_identity: None,
+            ..held("b", 0)
+        };
+        assert_eq!(decide(&released, "a", at(1), DURATION), Decision::Acquire);
+    }
+
+    #[test]
+    fn live_lease_of_another_is_respected_until_it_expires() {
+        let lease = held("b", 0);
+        assert_eq!(
+            decide(&lease, "a", at(15), DURATION),
+            Decision::HeldBy("b".into())
+        );
+        assert_eq!(decide(&lease, "a", at(16), DURATION), Decision::Acquire);
+    }
+
+    #[test]
+    fn own_lease_is_renewed_and_transitions_count_takeovers() {
+        let lease = held("a", 0);
+        assert_eq!(decide(&lease, "a", at(100), DURATION), Decision::Renew);
+        let renewed = claimed(&lease, "a", at(5), DURATION);
+        assert_eq!(renewed.lease_transitions, Some(1));
+        assert_eq!(renewed.acquire_time, lease.acquire_time);
+        assert_eq!(renewed.renew_time, Some(MicroTime(at(5))));
+        let taken = claimed(&renewed, "b", at(30), DURATION);
+        assert_eq!(taken.lease_transitions, Some(2));
+        assert_eq!(taken.acquire_time, Some(MicroTime(at(30))));
+        assert_eq!(taken.lease_duration_seconds, Some(15));
+    }
+}

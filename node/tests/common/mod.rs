@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use matchengine_node::batch::{BatchOutcome, CommandBatch, NodeCommand};
+use matchengine_node::raft_config::RaftSettings;
 use matchengine_node::raft_types::{NodeId, NodeRecord, Raft, TypeConfig, Vote};
 use matchengine_node::state::StateLimits;
 use matchengine_node::storage::{LogStore, SnapshotFile, StateMachineStore};
@@ -19,7 +20,7 @@ use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::{Config, ServerState, SnapshotPolicy};
+use openraft::{Config, ServerState};
 use tempfile::TempDir;
 
 type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>;
@@ -138,21 +139,18 @@ impl TestCluster {
 
     /// A cluster whose nodes keep their data under `root` (kept afterwards).
     pub fn at(root: PathBuf, snapshot_every_entries: u64) -> TestCluster {
-        let config = Config {
-            heartbeat_interval: 50,
-            election_timeout_min: 300,
-            election_timeout_max: 600,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(snapshot_every_entries),
-            max_in_snapshot_log_to_keep: 0,
-            purge_batch_size: 1,
-            ..Default::default()
+        let settings = RaftSettings {
+            snapshot_interval_entries: snapshot_every_entries,
+            snapshot_logs_kept_entries: 0,
+            ..RaftSettings::default()
         };
+        let config = settings.to_openraft("test").expect("valid raft settings");
         TestCluster {
             router: Router::default(),
             root,
             _temporary: None,
             nodes: BTreeMap::new(),
-            config: Arc::new(config.validate().expect("valid raft config")),
+            config: Arc::new(config),
         }
     }
 

@@ -21,7 +21,7 @@ pub fn side_from_pb(value: i32, field: &'static str) -> Result<book::Side, Codec
     }
 }
 
-fn stp_to_pb(stp: book::SelfTradePrevention) -> pb::SelfTradePrevention {
+pub fn stp_to_pb(stp: book::SelfTradePrevention) -> pb::SelfTradePrevention {
     match stp {
         book::SelfTradePrevention::None => pb::SelfTradePrevention::None,
         book::SelfTradePrevention::CancelTaker => pb::SelfTradePrevention::CancelTaker,

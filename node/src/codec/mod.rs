@@ -4,6 +4,7 @@
 
 pub mod book;
 pub mod raft;
+pub mod raft_rpc;
 
 /// A message that does not describe a valid value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bytes::Bytes;
 use matchengine_proto::v1 as pb;
 use openraft::EntryPayload as RaftPayload;
 
@@ -116,7 +115,7 @@ pub fn membership_from_pb(membership: pb::Membership) -> Result<Membership, Code
 pub fn entry_to_pb(entry: &Entry) -> pb::Entry {
     let payload = match &entry.payload {
         RaftPayload::Blank => pb::entry::Payload::Blank(pb::Blank {}),
-        RaftPayload::Normal(batch) => pb::entry::Payload::Normal(batch.encoded().to_vec()),
+        RaftPayload::Normal(batch) => pb::entry::Payload::Normal(batch.encoded().clone()),
         RaftPayload::Membership(membership) => {
             pb::entry::Payload::Membership(membership_to_pb(membership))
         }
@@ -131,9 +130,7 @@ pub fn entry_from_pb(entry: pb::Entry) -> Result<Entry, CodecError> {
     let log_id = log_id_from_pb(required(entry.log_id, "entry.log_id")?)?;
     let payload = match required(entry.payload, "entry.payload")? {
         pb::entry::Payload::Blank(_) => RaftPayload::Blank,
-        pb::entry::Payload::Normal(bytes) => {
-            RaftPayload::Normal(CommandBatch::from_encoded(Bytes::from(bytes)))
-        }
+        pb::entry::Payload::Normal(bytes) => RaftPayload::Normal(CommandBatch::from_encoded(bytes)),
         pb::entry::Payload::Membership(membership) => {
             RaftPayload::Membership(membership_from_pb(membership)?)
         }

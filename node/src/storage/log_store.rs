@@ -14,8 +14,8 @@ use std::io;
 use std::ops::RangeBounds;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
 
 use matchengine_proto::v1 as pb;
 use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
@@ -43,6 +43,16 @@ pub struct LogStats {
     pub appends: AtomicU64,
     pub fsyncs: AtomicU64,
     pub fsync_nanos_total: AtomicU64,
+    fsync_observer: OnceLock<FsyncObserver>,
+}
+
+/// Called with the duration of every WAL sync, on the sync thread.
+pub struct FsyncObserver(pub Box<dyn Fn(Duration) + Send + Sync>);
+
+impl fmt::Debug for FsyncObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FsyncObserver")
+    }
 }
 
 /// A point-in-time copy of [`LogStats`].
@@ -55,6 +65,11 @@ pub struct LogStatsSnapshot {
 }
 
 impl LogStats {
+    /// Sets the fsync observer; only the first call takes effect.
+    pub fn set_fsync_observer(&self, observer: FsyncObserver) {
+        let _ = self.fsync_observer.set(observer);
+    }
+
     pub fn snapshot(&self) -> LogStatsSnapshot {
         LogStatsSnapshot {
             entries_appended: self.entries_appended.load(Ordering::Relaxed),
@@ -225,10 +240,14 @@ fn group_commit(db: &DB, pending: &mpsc::Receiver<IOFlushed<TypeConfig>>, stats:
         waiting.extend(pending.try_iter());
         let started = Instant::now();
         let result = db.flush_wal(true);
+        let elapsed = started.elapsed();
         stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         stats
             .fsync_nanos_total
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        if let Some(observer) = stats.fsync_observer.get() {
+            (observer.0)(elapsed);
+        }
         for callback in waiting {
             let outcome = match &result {
                 Ok(()) => Ok(()),

@@ -5,6 +5,6 @@ pub mod log_store;
 pub mod snapshot_file;
 pub mod state_machine;
 
-pub use log_store::{LogStats, LogStatsSnapshot, LogStore};
+pub use log_store::{FsyncObserver, LogStats, LogStatsSnapshot, LogStore};
 pub use snapshot_file::SnapshotFile;
-pub use state_machine::{Applied, StateMachineStore};
+pub use state_machine::{Applied, StateMachineObserver, StateMachineStore};

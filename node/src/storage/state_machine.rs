@@ -11,7 +11,8 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use matchengine_book::digest::StateDigest;
@@ -19,7 +20,7 @@ use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
 
 use super::snapshot_file::{self, SnapshotFile};
-use crate::batch::BatchOutcome;
+use crate::batch::{BatchOutcome, CommandOutcome};
 use crate::raft_types::{LogId, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::state::{ReplicatedState, StateLimits};
 
@@ -33,11 +34,24 @@ pub struct Applied {
     pub last_membership: StoredMembership,
 }
 
+/// Told about what the state machine does, on the apply task: the node
+/// feeds its event streams and metrics from it. Must be quick and must not
+/// block.
+pub trait StateMachineObserver: Send + Sync + fmt::Debug {
+    /// A normal entry was applied; `outcomes` holds one per command.
+    fn applied(&self, log_id: &LogId, outcomes: &[CommandOutcome]);
+    /// A snapshot was built and written.
+    fn snapshot_built(&self, size_bytes: u64, elapsed: Duration);
+    /// The state was replaced by a snapshot from the leader.
+    fn snapshot_installed(&self, size_bytes: u64, state: &ReplicatedState);
+}
+
 #[derive(Debug)]
 struct Shared {
     applied: RwLock<Applied>,
     current_snapshot: Mutex<Option<SnapshotFile>>,
     snapshot_dir: PathBuf,
+    observer: OnceLock<Arc<dyn StateMachineObserver>>,
 }
 
 /// The state machine handed to openraft; clones share the state, so the
@@ -104,8 +118,19 @@ impl StateMachineStore {
                 applied: RwLock::new(applied),
                 current_snapshot: Mutex::new(current),
                 snapshot_dir: snapshot_dir.to_path_buf(),
+                observer: OnceLock::new(),
             }),
         })
+    }
+
+    /// Sets the observer; only the first call takes effect. Set it before
+    /// the state machine is handed to Raft, or early applies go unseen.
+    pub fn set_observer(&self, observer: Arc<dyn StateMachineObserver>) {
+        let _ = self.shared.observer.set(observer);
+    }
+
+    fn observer(&self) -> Option<&Arc<dyn StateMachineObserver>> {
+        self.shared.observer.get()
     }
 
     /// Runs `read` against the applied state (a read lock: apply waits).
@@ -150,11 +175,14 @@ impl StateMachineStore {
     }
 
     fn apply_entry(&self, entry: crate::raft_types::Entry) -> io::Result<BatchOutcome> {
-        let mut applied = self.shared.applied.write().map_err(|_| lock_poisoned())?;
         let mut outcome = BatchOutcome::default();
         match entry.payload {
-            EntryPayload::Blank => {}
+            EntryPayload::Blank => {
+                let mut applied = self.shared.applied.write().map_err(|_| lock_poisoned())?;
+                applied.last_applied = Some(entry.log_id);
+            }
             EntryPayload::Normal(batch) => {
+                // Decoded before the lock is taken, so readers wait less.
                 let decoded = batch.decode().map_err(|e| {
                     io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -164,13 +192,21 @@ impl StateMachineStore {
                         ),
                     )
                 })?;
-                applied.state.apply(&decoded, &mut outcome.outcomes);
+                {
+                    let mut applied = self.shared.applied.write().map_err(|_| lock_poisoned())?;
+                    applied.state.apply(&decoded, &mut outcome.outcomes);
+                    applied.last_applied = Some(entry.log_id);
+                }
+                if let Some(observer) = self.observer() {
+                    observer.applied(&entry.log_id, &outcome.outcomes);
+                }
             }
             EntryPayload::Membership(membership) => {
+                let mut applied = self.shared.applied.write().map_err(|_| lock_poisoned())?;
                 applied.last_membership = StoredMembership::new(Some(entry.log_id), membership);
+                applied.last_applied = Some(entry.log_id);
             }
         }
-        applied.last_applied = Some(entry.log_id);
         Ok(outcome)
     }
 }
@@ -213,8 +249,19 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         meta: &SnapshotMeta,
         snapshot: SnapshotFile,
     ) -> Result<(), io::Error> {
-        let (_, body) = snapshot_file::read(&snapshot.path)
+        let (file, body) = snapshot_file::read(&snapshot.path)
             .map_err(snapshot_file::SnapshotFileError::into_io)?;
+        if &file.meta != meta {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "snapshot {} covers {:?}, not the announced {:?}",
+                    snapshot.path.display(),
+                    file.meta.last_log_id,
+                    meta.last_log_id
+                ),
+            ));
+        }
         let state = ReplicatedState::decode(body.clone()).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -239,6 +286,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 last_applied: meta.last_log_id,
                 last_membership: meta.last_membership.clone(),
             };
+            if let Some(observer) = self.observer() {
+                observer.snapshot_installed(file.size_bytes, &applied.state);
+            }
         }
         self.publish_snapshot(&file)
     }
@@ -279,6 +329,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         };
         let dir = self.store.shared.snapshot_dir.clone();
         let file_meta = meta.clone();
+        let started = Instant::now();
         let file = tokio::task::spawn_blocking(move || {
             let mut body = Vec::new();
             copy.state.encode(&mut body);
@@ -288,6 +339,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         .map_err(io::Error::other)?
         .map_err(snapshot_file::SnapshotFileError::into_io)?;
         self.store.publish_snapshot(&file)?;
+        if let Some(observer) = self.store.observer() {
+            observer.snapshot_built(file.size_bytes, started.elapsed());
+        }
         Ok(Snapshot {
             meta,
             snapshot: file,

@@ -1,0 +1,312 @@
+//! Wiring: opens the storage, starts Raft, the proposer and the four
+//! servers (client, admin, Raft, metrics), and shuts them down in order.
+//!
+//! Data directory layout: `raft-log/` (RocksDB: log, vote, committed),
+//! `snapshots/` (the newest snapshot file), `incoming-snapshots/` (partial
+//! snapshots being received; emptied at start).
+//!
+//! Shutdown (SIGTERM, or the future passed to [`run`]): client readiness
+//! goes to not serving and the client and admin servers stop taking calls;
+//! a leader hands leadership to the most caught-up voter and waits for it
+//! to take over; then Raft stops (the log store syncs what it holds) and
+//! the Raft and metrics servers close.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use matchengine_proto::v1 as pb;
+use openraft::ServerState;
+use openraft::async_runtime::WatchReceiver;
+use openraft::storage::RaftLogStorage;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tower::util::MapResponseLayer;
+
+use crate::api::{ApiContext, admin::AdminService, client::ClientService, oversize};
+use crate::batch::CommandOutcome;
+use crate::config::NodeSettings;
+use crate::events::EventHub;
+use crate::health::{self, Readiness};
+use crate::metrics::{self, Metrics};
+use crate::network::{RaftNetwork, RaftService};
+use crate::proposer::Proposer;
+use crate::raft_types::{LogId, Raft};
+use crate::state::ReplicatedState;
+use crate::storage::{FsyncObserver, LogStore, StateMachineObserver, StateMachineStore};
+
+/// Why a node could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("binding {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Log(#[from] crate::storage::log_store::OpenError),
+    #[error(transparent)]
+    StateMachine(#[from] crate::storage::state_machine::StateMachineError),
+    #[error("reading the log: {0}")]
+    LogRead(std::io::Error),
+    #[error("preparing {path}: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Settings(#[from] crate::raft_config::RaftSettingsError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    #[error("starting Raft: {0}")]
+    Raft(String),
+    #[error("gRPC reflection: {0}")]
+    Reflection(String),
+    #[error("the {what} server failed: {source}")]
+    Serve {
+        what: &'static str,
+        source: tonic::transport::Error,
+    },
+}
+
+/// Feeds the event hub and metrics from the apply task.
+#[derive(Debug)]
+struct NodeObserver {
+    events: Arc<EventHub>,
+    metrics: Arc<Metrics>,
+}
+
+impl StateMachineObserver for NodeObserver {
+    fn applied(&self, _log_id: &LogId, outcomes: &[CommandOutcome]) {
+        self.events.record(outcomes);
+        self.metrics.observe_applied(outcomes);
+    }
+
+    fn snapshot_built(&self, size_bytes: u64, elapsed: Duration) {
+        self.metrics.observe_snapshot_built(size_bytes, elapsed);
+    }
+
+    fn snapshot_installed(&self, size_bytes: u64, state: &ReplicatedState) {
+        self.events.reset(state);
+        self.metrics.observe_snapshot_installed(size_bytes);
+    }
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind { what, addr, source })
+}
+
+/// Accepted connections with Nagle off: small messages go out at once.
+fn incoming(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    TcpListenerStream::new(listener).map(|stream| {
+        if let Ok(stream) = &stream {
+            let _ = stream.set_nodelay(true);
+        }
+        stream
+    })
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Runs a node until `shutdown` completes, then stops it gracefully.
+pub async fn run(
+    settings: NodeSettings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let node_id = settings.node_id;
+    let limits = settings.limits;
+    // Bind first: a taken port is reported before anything starts.
+    let client_listener = bind("the client API", settings.client_listen).await?;
+    let admin_listener = bind("the admin API", settings.admin_listen).await?;
+    let raft_listener = bind("Raft", settings.raft_listen).await?;
+    let metrics_listener_addr = settings.metrics_listen;
+
+    std::fs::create_dir_all(&settings.data_dir).map_err(|source| NodeError::Dir {
+        path: settings.data_dir.display().to_string(),
+        source,
+    })?;
+    let mut log = LogStore::open(&settings.data_dir.join("raft-log"))?;
+    let startup_committed = log
+        .read_committed()
+        .await
+        .map_err(NodeError::LogRead)?
+        .map_or(0, |id| id.index);
+    let state_machine =
+        StateMachineStore::open(&settings.data_dir.join("snapshots"), settings.state_limits)?;
+    let metrics = Arc::new(Metrics::new(node_id)?);
+    let events = Arc::new(
+        state_machine
+            .read(|applied| EventHub::new(limits.events_retained_per_instrument, &applied.state))
+            .map_err(NodeError::LogRead)?,
+    );
+    state_machine.set_observer(Arc::new(NodeObserver {
+        events: Arc::clone(&events),
+        metrics: Arc::clone(&metrics),
+    }));
+    let log_stats = log.stats();
+    {
+        let metrics = Arc::clone(&metrics);
+        log_stats.set_fsync_observer(FsyncObserver(Box::new(move |elapsed| {
+            metrics.observe_fsync(elapsed)
+        })));
+    }
+    let config = Arc::new(settings.raft.to_openraft("matchengine")?);
+    let network = RaftNetwork::new(limits.raft_rpc_timeout, limits.raft_message_bytes_max);
+    let raft = Raft::new(node_id, config, network, log, state_machine.clone())
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
+    tracing::info!(
+        node_id,
+        record = ?settings.record,
+        startup_committed,
+        "node started"
+    );
+
+    let (stop_api, stop_api_rx) = watch::channel(false);
+    let (stop_raft, stop_raft_rx) = watch::channel(false);
+    let proposer = Proposer::start(raft.clone(), &limits);
+    let readiness = Arc::new(Readiness::new(startup_committed));
+    let context = ApiContext {
+        node_id,
+        record: settings.record.clone(),
+        raft: raft.clone(),
+        state_machine,
+        proposer: proposer.clone(),
+        events,
+        metrics: Arc::clone(&metrics),
+        readiness: Arc::clone(&readiness),
+        limits,
+        stopping: stop_api_rx.clone(),
+    };
+
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let health_task = tokio::spawn(health::track(raft.clone(), readiness, reporter.clone()));
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(matchengine_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| NodeError::Reflection(e.to_string()))?;
+
+    let message_max = limits.client_message_bytes_max;
+    let client_server = Server::builder()
+        .layer(MapResponseLayer::new(oversize::rewrite))
+        .add_service(
+            pb::client_server::ClientServer::new(ClientService::new(context.clone()))
+                .max_decoding_message_size(message_max)
+                .max_encoding_message_size(message_max.max(16 * 1024 * 1024)),
+        )
+        .add_service(health_service.clone())
+        .add_service(reflection.clone())
+        .serve_with_incoming_shutdown(incoming(client_listener), stopped(stop_api_rx.clone()));
+    let admin_server = Server::builder()
+        .layer(MapResponseLayer::new(oversize::rewrite))
+        .add_service(
+            pb::admin_server::AdminServer::new(AdminService::new(context.clone()))
+                .max_decoding_message_size(message_max),
+        )
+        .add_service(health_service)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(incoming(admin_listener), stopped(stop_api_rx));
+    let raft_service = RaftService::new(raft.clone(), settings.data_dir.join("incoming-snapshots"))
+        .map_err(|source| NodeError::Dir {
+            path: settings
+                .data_dir
+                .join("incoming-snapshots")
+                .display()
+                .to_string(),
+            source,
+        })?;
+    let raft_server = Server::builder()
+        .add_service(
+            pb::raft_server::RaftServer::new(raft_service)
+                .max_decoding_message_size(limits.raft_message_bytes_max)
+                .max_encoding_message_size(limits.raft_message_bytes_max),
+        )
+        .serve_with_incoming_shutdown(incoming(raft_listener), stopped(stop_raft_rx.clone()));
+    let refresh: Arc<dyn Fn() + Send + Sync> = {
+        let (metrics, raft, proposer) = (Arc::clone(&metrics), raft.clone(), proposer.clone());
+        Arc::new(move || metrics.refresh(&raft, &log_stats, proposer.inflight_commands()))
+    };
+    let metrics_server = tokio::spawn(metrics::serve(
+        metrics_listener_addr,
+        Arc::clone(&metrics),
+        refresh,
+        stopped(stop_raft_rx),
+    ));
+
+    let client_task = tokio::spawn(client_server);
+    let admin_task = tokio::spawn(admin_server);
+    let raft_task = tokio::spawn(raft_server);
+
+    shutdown.await;
+    tracing::info!("shutting down: no more client or admin requests");
+    reporter
+        .set_service_status(
+            health::CLIENT_SERVICE,
+            tonic_health::ServingStatus::NotServing,
+        )
+        .await;
+    let _ = stop_api.send(true);
+    hand_over_leadership(&raft, node_id).await;
+    if let Err(error) = raft.shutdown().await {
+        tracing::warn!(%error, "Raft did not stop cleanly");
+    }
+    let _ = stop_raft.send(true);
+    for (what, task) in [
+        ("client", client_task),
+        ("admin", admin_task),
+        ("raft", raft_task),
+    ] {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(source)) => return Err(NodeError::Serve { what, source }),
+            Err(error) => tracing::warn!(what, %error, "server task failed"),
+        }
+    }
+    match metrics_server.await {
+        Ok(Err(error)) => tracing::warn!(%error, "metrics server failed"),
+        Err(error) => tracing::warn!(%error, "metrics server task failed"),
+        Ok(Ok(())) => {}
+    }
+    health_task.abort();
+    tracing::info!("node stopped");
+    Ok(())
+}
+
+/// If this node leads, asks the most caught-up voter to take over and
+/// waits (bounded) until another leader is known.
+async fn hand_over_leadership(raft: &Raft, me: u64) {
+    let metrics = raft.metrics().borrow_watched().clone();
+    if metrics.state != ServerState::Leader {
+        return;
+    }
+    let Some(successor) = crate::leadership::successor(&metrics, me) else {
+        return;
+    };
+    tracing::info!(successor, "handing leadership over before stopping");
+    if raft.trigger().transfer_leader(successor).await.is_err() {
+        return;
+    }
+    let timeout = Duration::from_millis(raft.config().election_timeout_max * 3);
+    match raft
+        .wait(Some(timeout))
+        .metrics(
+            |m| m.current_leader.is_some_and(|leader| leader != me),
+            "another leader",
+        )
+        .await
+    {
+        Ok(m) => tracing::info!(leader = ?m.current_leader, "leadership handed over"),
+        Err(error) => tracing::warn!(%error, "leadership handover not confirmed"),
+    }
+}

@@ -1,0 +1,348 @@
+//! Real `matchengine-node` processes on loopback for integration tests:
+//! start, SIGTERM, SIGKILL, SIGSTOP/SIGCONT by PID, bootstrap through the
+//! admin API, and wait for conditions with deadlines. Every process is
+//! killed when the cluster is dropped, even when a test fails.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use matchengine_client::client::Consistency;
+use matchengine_client::pb;
+use matchengine_client::{AdminClient, Client, RetryPolicy};
+use tempfile::TempDir;
+use tokio::time::Instant;
+
+pub const NODE_BIN: &str = env!("CARGO_BIN_EXE_matchengine-node");
+/// The bound of every wait in these tests.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug)]
+pub struct Ports {
+    pub client: u16,
+    pub raft: u16,
+    pub admin: u16,
+    pub metrics: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
+impl Ports {
+    fn allocate() -> Ports {
+        Ports {
+            client: free_port(),
+            raft: free_port(),
+            admin: free_port(),
+            metrics: free_port(),
+        }
+    }
+
+    pub fn client_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.client)
+    }
+
+    pub fn admin_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.admin)
+    }
+
+    pub fn record(&self, id: u64) -> pb::NodeRecord {
+        pb::NodeRecord {
+            node_id: id,
+            raft_addr: format!("127.0.0.1:{}", self.raft),
+            client_addr: self.client_addr(),
+            admin_addr: self.admin_addr(),
+        }
+    }
+}
+
+pub struct ProcessCluster {
+    pub root: PathBuf,
+    _temporary: TempDir,
+    pub ports: BTreeMap<u64, Ports>,
+    children: BTreeMap<u64, Child>,
+    /// Extra environment for every node (e.g. snapshot policy).
+    pub env: Vec<(String, String)>,
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for child in self.children.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+impl ProcessCluster {
+    pub fn new() -> ProcessCluster {
+        let temporary = TempDir::new().expect("temp dir");
+        ProcessCluster {
+            root: temporary.path().to_path_buf(),
+            _temporary: temporary,
+            ports: BTreeMap::new(),
+            children: BTreeMap::new(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn log_path(&self, id: u64) -> PathBuf {
+        self.root.join(format!("node-{id}.log"))
+    }
+
+    /// Starts node `id` (again, on the same data and ports, if it ran before).
+    pub fn start(&mut self, id: u64) {
+        assert!(!self.children.contains_key(&id), "node {id} is running");
+        let ports = *self.ports.entry(id).or_insert_with(Ports::allocate);
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log_path(id))
+            .expect("log file");
+        let mut command = Command::new(NODE_BIN);
+        command
+            .env("MATCHENGINE_NODE_ID", id.to_string())
+            .env("MATCHENGINE_DATA_DIR", self.root.join(format!("node-{id}")))
+            .env("MATCHENGINE_ADVERTISE_HOST", "127.0.0.1")
+            .env(
+                "MATCHENGINE_CLIENT_LISTEN",
+                format!("127.0.0.1:{}", ports.client),
+            )
+            .env(
+                "MATCHENGINE_RAFT_LISTEN",
+                format!("127.0.0.1:{}", ports.raft),
+            )
+            .env(
+                "MATCHENGINE_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", ports.admin),
+            )
+            .env(
+                "MATCHENGINE_METRICS_LISTEN",
+                format!("127.0.0.1:{}", ports.metrics),
+            )
+            .env("RUST_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("log file")))
+            .stderr(Stdio::from(log));
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("spawn matchengine-node");
+        self.children.insert(id, child);
+    }
+
+    pub fn running(&self) -> BTreeSet<u64> {
+        self.children.keys().copied().collect()
+    }
+
+    pub fn pid(&self, id: u64) -> u32 {
+        self.children[&id].id()
+    }
+
+    /// SIGKILL: no chance to flush or hand over anything.
+    pub fn kill(&mut self, id: u64) {
+        let mut child = self.children.remove(&id).expect("running node");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit; returns its status.
+    pub fn stop(&mut self, id: u64) -> std::process::ExitStatus {
+        let mut child = self.children.remove(&id).expect("running node");
+        signal(child.id(), "TERM");
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("node {id} did not stop within {WAIT:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pause(&self, id: u64) {
+        signal(self.pid(id), "STOP");
+    }
+
+    pub fn resume(&self, id: u64) {
+        signal(self.pid(id), "CONT");
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            deadline: Duration::from_secs(15),
+            attempt_timeout: Duration::from_secs(3),
+            backoff: Duration::from_millis(50),
+        }
+    }
+
+    /// A client of every node's client API, following the leader.
+    pub fn client(&self) -> Client {
+        let addrs = self.ports.values().map(Ports::client_addr).collect();
+        Client::with_policy(addrs, Self::policy()).expect("client")
+    }
+
+    /// An admin client of every node's admin API, following the leader.
+    pub fn admin(&self) -> AdminClient {
+        let addrs = self.ports.values().map(Ports::admin_addr).collect();
+        AdminClient::with_policy(addrs, Self::policy()).expect("admin client")
+    }
+
+    pub async fn status(&self, id: u64) -> Option<pb::StatusResponse> {
+        self.admin()
+            .status(&self.ports[&id].admin_addr())
+            .await
+            .ok()
+    }
+
+    /// Polls `check` until it returns `Some`, failing after [`WAIT`].
+    pub async fn wait_for<T, Fut>(&self, what: &str, mut check: impl FnMut() -> Fut) -> T
+    where
+        Fut: Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn wait_admin_up(&self, id: u64) {
+        self.wait_for(&format!("node {id}'s admin API"), || self.status(id))
+            .await;
+    }
+
+    /// Node 1 alone, then every other id as a learner, then all voters.
+    pub async fn bootstrap(&mut self, ids: &[u64]) {
+        for &id in ids {
+            if !self.children.contains_key(&id) {
+                self.start(id);
+            }
+        }
+        for &id in ids {
+            self.wait_admin_up(id).await;
+        }
+        let admin = self.admin();
+        admin
+            .initialize(&self.ports[&ids[0]].admin_addr(), vec![])
+            .await
+            .expect("initialize");
+        for &id in &ids[1..] {
+            admin
+                .add_learner(self.ports[&id].record(id), true)
+                .await
+                .expect("add learner");
+        }
+        if ids.len() > 1 {
+            admin
+                .change_membership(ids[1..].to_vec(), vec![])
+                .await
+                .expect("promote");
+        }
+    }
+
+    /// The leader that every running node agrees on.
+    pub async fn leader(&self) -> u64 {
+        self.wait_for("an agreed leader", || async {
+            let mut leaders = BTreeSet::new();
+            for id in self.running() {
+                let status = self.status(id).await?;
+                leaders.insert(status.leader_id);
+            }
+            let leader = leaders.pop_first()?;
+            (leaders.is_empty() && leader != 0 && self.running().contains(&leader))
+                .then_some(leader)
+        })
+        .await
+    }
+
+    /// Waits until every running node has applied the same index and holds
+    /// the same state digest; returns it.
+    pub async fn converged_digest(&self) -> String {
+        self.wait_for("every replica at the same digest", || async {
+            let mut seen = BTreeSet::new();
+            let mut committed = 0;
+            for id in self.running() {
+                let status = self.status(id).await?;
+                committed = committed.max(status.committed_index);
+                seen.insert((status.applied_index, status.state_digest));
+            }
+            let (applied, digest) = seen.pop_first()?;
+            (seen.is_empty() && applied >= committed).then_some(digest)
+        })
+        .await
+    }
+
+    pub async fn add_instrument(&self, instrument: u32) {
+        self.admin()
+            .add_instrument(pb::InstrumentSpec {
+                instrument,
+                symbol: format!("I{instrument}"),
+                price_ticks_min: 1,
+                price_ticks_max: 1_000_000,
+                quantity_lots_min: 1,
+                quantity_lots_max: 1_000_000,
+            })
+            .await
+            .expect("add instrument");
+    }
+}
+
+pub fn limit(
+    instrument: u32,
+    account: u64,
+    client_order_id: u64,
+    side: pb::Side,
+    price: i64,
+    qty: u64,
+) -> pb::PlaceOrder {
+    pb::PlaceOrder {
+        instrument,
+        account,
+        client_order_id,
+        side: side as i32,
+        order_type: Some(pb::OrderType {
+            kind: Some(pb::order_type::Kind::Limit(pb::LimitOrder {
+                price_ticks: price,
+                time_in_force: pb::TimeInForce::Gtc as i32,
+            })),
+        }),
+        quantity_lots: qty,
+        self_trade_prevention: pb::SelfTradePrevention::None as i32,
+    }
+}
+
+/// Whether `client` finds order `(account, client_order_id)` (linearizable).
+pub async fn has_order(client: &Client, account: u64, client_order_id: u64) -> bool {
+    client
+        .get_order(
+            account,
+            pb::order_ref::By::ClientOrderId(client_order_id),
+            Consistency::Linearizable,
+        )
+        .await
+        .is_ok()
+}

@@ -1,0 +1,238 @@
+//! Channels to a cluster's nodes and the leader-following retry loop.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::LEADER_METADATA;
+use crate::error::ClientError;
+
+/// How hard a call tries before giving up.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Total time a call may take, retries included.
+    pub deadline: Duration,
+    /// Timeout of one attempt.
+    pub attempt_timeout: Duration,
+    /// Pause before trying another node after UNAVAILABLE.
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            deadline: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(5),
+            backoff: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Channels to known nodes and which one leads, as last learned.
+#[derive(Clone, Debug)]
+pub(crate) struct Pool {
+    seeds: Vec<String>,
+    policy: RetryPolicy,
+    inner: Arc<Mutex<PoolState>>,
+}
+
+#[derive(Debug, Default)]
+struct PoolState {
+    channels: HashMap<String, Channel>,
+    leader: Option<String>,
+    /// Round-robin position among the seeds when no leader is known.
+    next_seed: usize,
+}
+
+fn channel_for(addr: &str) -> Result<Channel, ClientError> {
+    let uri = if addr.starts_with("http://") || addr.starts_with("https://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    Ok(Endpoint::from_shared(uri)
+        .map_err(|e| ClientError::Config(format!("bad address {addr:?}: {e}")))?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(5))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
+}
+
+/// Whether a failed attempt should move to another node.
+enum Next {
+    Leader(String),
+    OtherNode,
+    Stop,
+}
+
+fn next_after(status: &tonic::Status) -> Next {
+    match status.code() {
+        tonic::Code::FailedPrecondition => match status
+            .metadata()
+            .get(LEADER_METADATA)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(leader) => Next::Leader(leader.to_string()),
+            None => Next::Stop,
+        },
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => Next::OtherNode,
+        // A connection-level failure surfaces as UNKNOWN/CANCELLED from tonic.
+        tonic::Code::Unknown | tonic::Code::Cancelled
+            if status.message().contains("transport")
+                || status.message().contains("connection") =>
+        {
+            Next::OtherNode
+        }
+        _ => Next::Stop,
+    }
+}
+
+impl Pool {
+    pub fn new(seeds: Vec<String>, policy: RetryPolicy) -> Result<Pool, ClientError> {
+        if seeds.is_empty() {
+            return Err(ClientError::Config("no node addresses given".into()));
+        }
+        let mut channels = HashMap::new();
+        for seed in &seeds {
+            channels.insert(seed.clone(), channel_for(seed)?);
+        }
+        Ok(Pool {
+            seeds,
+            policy,
+            inner: Arc::new(Mutex::new(PoolState {
+                channels,
+                ..PoolState::default()
+            })),
+        })
+    }
+
+    pub fn seeds(&self) -> &[String] {
+        &self.seeds
+    }
+
+    pub fn policy(&self) -> RetryPolicy {
+        self.policy
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        // A poisoned lock only means a panic elsewhere; the state is a cache.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The channel to `addr`, created on first use.
+    pub fn channel(&self, addr: &str) -> Result<Channel, ClientError> {
+        let mut state = self.state();
+        if let Some(channel) = state.channels.get(addr) {
+            return Ok(channel.clone());
+        }
+        let channel = channel_for(addr)?;
+        state.channels.insert(addr.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    /// The node to try: the known leader, else the next seed.
+    fn target(&self) -> String {
+        let mut state = self.state();
+        if let Some(leader) = &state.leader {
+            return leader.clone();
+        }
+        let seed = self.seeds[state.next_seed % self.seeds.len()].clone();
+        state.next_seed += 1;
+        seed
+    }
+
+    fn forget_leader(&self, addr: &str) {
+        let mut state = self.state();
+        if state.leader.as_deref() == Some(addr) {
+            state.leader = None;
+        }
+    }
+
+    fn set_leader(&self, addr: String) {
+        self.state().leader = Some(addr);
+    }
+
+    /// Runs `call` against the leader, following redirects and retrying
+    /// UNAVAILABLE on other nodes until the deadline.
+    pub async fn leader_call<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(Channel, Duration) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let deadline = Instant::now() + self.policy.deadline;
+        let mut last = String::from("no attempt");
+        while Instant::now() < deadline {
+            let target = self.target();
+            let channel = self.channel(&target)?;
+            let timeout = self
+                .policy
+                .attempt_timeout
+                .min(deadline.saturating_duration_since(Instant::now()));
+            match call(channel, timeout).await {
+                Ok(response) => {
+                    self.set_leader(target);
+                    return Ok(response.into_inner());
+                }
+                Err(status) => match next_after(&status) {
+                    Next::Leader(leader) => {
+                        last = format!("{target} redirected to {leader}");
+                        self.set_leader(leader);
+                    }
+                    Next::OtherNode => {
+                        last = format!("{target}: {:?} {}", status.code(), status.message());
+                        self.forget_leader(&target);
+                        tokio::time::sleep(self.policy.backoff).await;
+                    }
+                    Next::Stop => return Err(ClientError::Status(status)),
+                },
+            }
+        }
+        Err(ClientError::Exhausted {
+            deadline_ms: self.policy.deadline.as_millis() as u64,
+            last,
+        })
+    }
+
+    /// Runs `call` against any node that answers (stale reads, status),
+    /// starting with the known leader.
+    pub async fn any_call<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(Channel, Duration) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let deadline = Instant::now() + self.policy.deadline;
+        let mut last = String::from("no attempt");
+        while Instant::now() < deadline {
+            let target = self.target();
+            let channel = self.channel(&target)?;
+            match call(channel, self.policy.attempt_timeout).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) => match next_after(&status) {
+                    Next::Stop => return Err(ClientError::Status(status)),
+                    _ => {
+                        last = format!("{target}: {:?} {}", status.code(), status.message());
+                        self.forget_leader(&target);
+                        tokio::time::sleep(self.policy.backoff).await;
+                    }
+                },
+            }
+        }
+        Err(ClientError::Exhausted {
+            deadline_ms: self.policy.deadline.as_millis() as u64,
+            last,
+        })
+    }
+}
+
+/// A request with a per-attempt timeout.
+pub(crate) fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(timeout);
+    request
+}

@@ -25,6 +25,9 @@ pub const REPLICAS_ALLOWED: [u32; 4] = [1, 3, 5, 7];
 
 /// A Raft-replicated MatchEngine cluster: one StatefulSet of
 /// `matchengine-node` pods whose membership the operator manages.
+// Several `printcolumn(...)` share `type_ = ...`, which clippy mistakes
+// for a repeated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "matchengine.io",

@@ -57,7 +57,7 @@ pub fn decide(
     let expired = match &spec.renew_time {
         Some(MicroTime(renewed)) => renewed
             .checked_add(duration)
-            .map_or(false, |expiry| expiry < now),
+            .is_ok_and(|expiry| expiry < now),
         None => true,
     };
     if expired {

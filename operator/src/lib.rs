@@ -11,9 +11,11 @@
 //!   shell.
 
 pub mod admin;
+pub mod config;
 pub mod crd;
 pub mod desired;
 pub mod driver;
+pub mod http;
 pub mod lease;
 pub mod metrics;
 pub mod plan;

@@ -263,12 +263,12 @@ impl Ctx<'_> {
         {
             return Some(Step::Wait(WaitReason::PodTerminating { node_id }));
         }
-        if let Some(m) = self.summary.members.iter().find(|m| !m.healthy) {
-            if !self.outdated(m.node_id) {
-                return Some(Step::Wait(WaitReason::MemberCatchingUp {
-                    node_id: m.node_id,
-                }));
-            }
+        if let Some(m) = self.summary.members.iter().find(|m| !m.healthy)
+            && !self.outdated(m.node_id)
+        {
+            return Some(Step::Wait(WaitReason::MemberCatchingUp {
+                node_id: m.node_id,
+            }));
         }
         let follower = slots
             .clone()

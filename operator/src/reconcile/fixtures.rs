@@ -129,8 +129,7 @@ async fn reconcile_once(mec: MatchEngineCluster, world: World, admin: Arc<FakeAd
     assert!(result.is_ok(), "{result:?}");
     // Every client clone is gone with the context: the server loop ends.
     server.await.unwrap();
-    let calls = calls.lock().unwrap().clone();
-    calls
+    calls.lock().unwrap().clone()
 }
 
 fn lines(calls: &[Call]) -> Vec<&str> {

@@ -173,7 +173,7 @@ mod tests {
                 name: Some(name.into()),
                 annotations: Some([(CONFIG_HASH_ANNOTATION.to_owned(), hash.to_owned())].into()),
                 deletion_timestamp: terminating
-                    .then(|| Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
+                    .then_some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
                 ..ObjectMeta::default()
             },
             ..Pod::default()

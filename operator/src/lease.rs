@@ -256,4 +256,152 @@ mod tests {
         assert_eq!(taken.acquire_time, Some(MicroTime(at(30))));
         assert_eq!(taken.lease_duration_seconds, Some(15));
     }
+
+    mod shell {
+        //! The Lease calls against kube's mock service.
+
+        use super::*;
+        use http::{Request, Response, StatusCode};
+        use kube::client::Body;
+        use tower_test::mock;
+
+        fn respond(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+            Response::builder()
+                .status(status)
+                .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                .unwrap()
+        }
+
+        fn api_status(code: u16, reason: &str) -> serde_json::Value {
+            serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                "status": "Failure", "reason": reason, "code": code, "message": reason})
+        }
+
+        fn lease_json(holder: &str, renewed: Timestamp) -> serde_json::Value {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some("op".into()),
+                    namespace: Some("ops".into()),
+                    resource_version: Some("41".into()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(claimed(&LeaseSpec::default(), holder, renewed, DURATION)),
+            };
+            serde_json::to_value(lease).unwrap()
+        }
+
+        /// Runs `f` against a server that answers with `replies` in order;
+        /// returns the calls made (method, path, body).
+        async fn scripted<F, Fut>(
+            replies: Vec<(StatusCode, serde_json::Value)>,
+            f: F,
+        ) -> Vec<(String, String, serde_json::Value)>
+        where
+            F: FnOnce(LeaseLock) -> Fut,
+            Fut: std::future::Future<Output = ()>,
+        {
+            let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+            let server = tokio::spawn(async move {
+                let mut calls = Vec::new();
+                for (status, body) in replies {
+                    let Some((request, send)) = handle.next_request().await else {
+                        break;
+                    };
+                    let method = request.method().to_string();
+                    let path = request.uri().path().to_owned();
+                    let bytes = request.into_body().collect_bytes().await.unwrap();
+                    let sent = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+                    calls.push((method, path, sent));
+                    send.send_response(respond(status, body));
+                }
+                calls
+            });
+            let client = kube::Client::new(service, "ops");
+            let lock = LeaseLock::new(
+                Api::namespaced(client, "ops"),
+                "op".into(),
+                "me".into(),
+                DURATION,
+            );
+            f(lock).await;
+            server.await.unwrap()
+        }
+
+        const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/ops/leases/op";
+
+        /// Renewed a minute ago: long expired for a 15 s lease.
+        fn stale() -> Timestamp {
+            Timestamp::now()
+                .checked_sub(SignedDuration::from_secs(60))
+                .unwrap()
+        }
+
+        #[tokio::test]
+        async fn missing_lease_is_created() {
+            let calls = scripted(
+                vec![
+                    (StatusCode::NOT_FOUND, api_status(404, "NotFound")),
+                    (StatusCode::CREATED, lease_json("me", Timestamp::now())),
+                ],
+                |lock| async move { assert!(lock.try_acquire_or_renew().await.unwrap()) },
+            )
+            .await;
+            assert_eq!(calls[0].0, "GET");
+            assert_eq!(calls[1].0, "POST");
+            assert_eq!(calls[1].2["spec"]["holderIdentity"], "me");
+        }
+
+        #[tokio::test]
+        async fn live_lease_of_another_is_left_alone() {
+            let calls = scripted(
+                vec![(StatusCode::OK, lease_json("other", Timestamp::now()))],
+                |lock| async move { assert!(!lock.try_acquire_or_renew().await.unwrap()) },
+            )
+            .await;
+            assert_eq!(calls.len(), 1, "no write: {calls:?}");
+        }
+
+        #[tokio::test]
+        async fn expired_lease_is_taken_with_its_resource_version() {
+            let calls = scripted(
+                vec![
+                    (StatusCode::OK, lease_json("other", stale())),
+                    (StatusCode::OK, lease_json("me", Timestamp::now())),
+                ],
+                |lock| async move { assert!(lock.try_acquire_or_renew().await.unwrap()) },
+            )
+            .await;
+            assert_eq!((calls[1].0.as_str(), calls[1].1.as_str()), ("PUT", PATH));
+            assert_eq!(calls[1].2["metadata"]["resourceVersion"], "41");
+            assert_eq!(calls[1].2["spec"]["holderIdentity"], "me");
+            assert_eq!(calls[1].2["spec"]["leaseTransitions"], 2);
+        }
+
+        #[tokio::test]
+        async fn a_lost_race_is_not_leadership() {
+            let calls = scripted(
+                vec![
+                    (StatusCode::OK, lease_json("other", stale())),
+                    (StatusCode::CONFLICT, api_status(409, "Conflict")),
+                ],
+                |lock| async move { assert!(!lock.try_acquire_or_renew().await.unwrap()) },
+            )
+            .await;
+            assert_eq!(calls.len(), 2);
+        }
+
+        #[tokio::test]
+        async fn release_clears_the_holder() {
+            let calls = scripted(
+                vec![
+                    (StatusCode::OK, lease_json("me", Timestamp::now())),
+                    (StatusCode::OK, lease_json("me", Timestamp::now())),
+                ],
+                |lock| async move { lock.release().await.unwrap() },
+            )
+            .await;
+            assert_eq!(calls[1].0, "PUT");
+            assert!(calls[1].2["spec"].get("holderIdentity").is_none());
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Drives real `matchengine-node` processes on loopback with the operator's
 //! planner and admin client, without Kubernetes: bootstrap, scale
-//! 1 -> 3 -> 5 -> 3 -> 1 and a rolling restart, printing every step.
+//! 1 -> 3 -> 5 -> 3 -> 1 -> 3, a rolling restart and a node that comes back
+//! with an empty volume, printing every step.
 //!
 //!   cargo build -p matchengine-node
 //!   cargo run -p matchengine-operator --example loopback -- target/debug/matchengine-node /tmp/me-loopback
@@ -261,6 +262,20 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("rolling restart onto revision 2");
     processes.revision = 2;
+    converge(
+        &driver,
+        &mut processes,
+        3,
+        &mut initialized,
+        &mut created,
+        &instruments,
+    )
+    .await?;
+    check_members(driver.admin(), 5, 3).await?;
+    println!("node 2 loses its volume");
+    processes.stop(2)?;
+    std::fs::remove_dir_all(processes.dir.join("node-2"))?;
+    processes.start(2)?;
     converge(
         &driver,
         &mut processes,

@@ -311,6 +311,32 @@ async fn refused_step_is_a_warning_event() {
 }
 
 #[tokio::test]
+async fn immutable_volume_claims_keep_their_size_with_a_warning() {
+    let mut mec = finalized(cluster(3));
+    mec.status = Some(MatchEngineClusterStatus {
+        initialized: true,
+        ..MatchEngineClusterStatus::default()
+    });
+    let world = existing(3, &mec);
+    mec.spec.storage.size = k8s_openapi::apimachinery::pkg::api::resource::Quantity("50Gi".into());
+    let admin = Arc::new(FakeAdmin::with(statuses(&Model::steady(3))));
+    let calls = reconcile_once(mec, world, admin).await;
+    let warning = calls
+        .iter()
+        .find(|c| c.line == EVENT && c.body["reason"] == "StorageChangeIgnored")
+        .expect("a warning event");
+    assert_eq!(warning.body["type"], "Warning");
+    let sts = calls
+        .iter()
+        .find(|c| c.line.contains("/statefulsets/books?"))
+        .unwrap();
+    assert_eq!(
+        sts.body["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        "10Gi"
+    );
+}
+
+#[tokio::test]
 async fn deletion_publishes_an_event_and_releases_the_finalizer() {
     let mut mec = finalized(cluster(3));
     mec.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));

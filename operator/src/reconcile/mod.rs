@@ -223,14 +223,20 @@ async fn apply<F: AdminFactory>(
     let owner = mec
         .controller_owner_ref(&())
         .ok_or(Error::MissingField("metadata.uid"))?;
-    let resources = Resources {
+    let lookup = Resources {
         client: ctx.client.clone(),
         cluster: &cluster,
         spec: &mec.spec,
-        owner,
+        owner: owner.clone(),
+    };
+    let existing = lookup.statefulset().await?;
+    let spec = keep_storage(mec, ctx, existing.as_ref()).await;
+    let resources = Resources {
+        spec: &spec,
+        ..lookup
     };
     // A new cluster starts with one pod; the planner grows it.
-    let provisioned = resources.provisioned_replicas().await?.unwrap_or(1);
+    let provisioned = existing.as_ref().map_or(1, resources::replicas);
     resources.apply_config_and_services().await?;
     let hash = resources.apply_statefulset(provisioned).await?;
     let pods = resources.pods().await?;
@@ -261,6 +267,30 @@ async fn apply<F: AdminFactory>(
     resources.apply_pdb(voters).await?;
     report(mec, ctx, &cluster, &outcome, executed).await?;
     Ok(requeue(&outcome.step, ctx.requeue))
+}
+
+/// The spec to apply: the user's, except for volume claims, which keep what
+/// the StatefulSet was created with (they are immutable).
+async fn keep_storage<F>(
+    mec: &MatchEngineCluster,
+    ctx: &Context<F>,
+    existing: Option<&StatefulSet>,
+) -> crate::crd::MatchEngineClusterSpec {
+    let mut spec = mec.spec.clone();
+    let Some((size, class)) = existing.and_then(resources::storage_in_use) else {
+        return spec;
+    };
+    if (&size, &class) != (&spec.storage.size, &spec.storage.storage_class_name) {
+        let note = format!(
+            "volume claims cannot change: keeping size {} and class {:?} (spec asks for {} and {:?})",
+            size.0, class, spec.storage.size.0, spec.storage.storage_class_name
+        );
+        ctx.publish(mec, EventType::Warning, "StorageChangeIgnored", note)
+            .await;
+        spec.storage.size = size;
+        spec.storage.storage_class_name = class;
+    }
+    spec
 }
 
 /// Does the caller's part of a step; true when the step was carried out.

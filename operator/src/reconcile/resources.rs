@@ -5,6 +5,7 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
@@ -56,17 +57,12 @@ impl Resources<'_> {
         Api::namespaced(self.client.clone(), &self.cluster.namespace)
     }
 
-    /// The StatefulSet's current size, `None` before it exists.
-    pub async fn provisioned_replicas(&self) -> Result<Option<u32>, Error> {
-        let sts = self
-            .api::<StatefulSet>()
+    /// The StatefulSet as it is, `None` before it exists.
+    pub async fn statefulset(&self) -> Result<Option<StatefulSet>, Error> {
+        self.api::<StatefulSet>()
             .get_opt(&self.cluster.statefulset_name())
             .await
-            .map_err(Error::Kube)?;
-        Ok(sts.map(|s| {
-            let replicas = s.spec.and_then(|spec| spec.replicas).unwrap_or(0);
-            u32::try_from(replicas).unwrap_or(0)
-        }))
+            .map_err(Error::Kube)
     }
 
     /// Applies the ConfigMap and both Services.
@@ -126,6 +122,33 @@ impl Resources<'_> {
             .map_err(Error::Kube)?;
         Ok(())
     }
+}
+
+/// The StatefulSet's size.
+pub fn replicas(sts: &StatefulSet) -> u32 {
+    let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+    u32::try_from(replicas).unwrap_or(0)
+}
+
+/// The size and class the StatefulSet's volume claims were created with:
+/// Kubernetes does not let them change, so a spec that asks for others is
+/// applied with these instead (and the user told).
+pub fn storage_in_use(sts: &StatefulSet) -> Option<(Quantity, Option<String>)> {
+    let claim = sts
+        .spec
+        .as_ref()?
+        .volume_claim_templates
+        .as_ref()?
+        .first()?;
+    let spec = claim.spec.as_ref()?;
+    let size = spec
+        .resources
+        .as_ref()?
+        .requests
+        .as_ref()?
+        .get("storage")?
+        .clone();
+    Some((size, spec.storage_class_name.clone()))
 }
 
 /// One slot per ordinal up to the larger of the StatefulSet's size and the

@@ -13,6 +13,8 @@ mod planner;
 mod summary;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 pub(crate) mod sim;
 #[cfg(test)]
 mod tests;

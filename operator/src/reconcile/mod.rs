@@ -24,7 +24,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use matchengine_proto::v1::InstrumentSpec;
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 pub use resources::{FIELD_MANAGER, Resources, slots};
 
@@ -159,12 +159,14 @@ pub async fn reconcile<F: AdminFactory>(
     ctx.metrics.reconcile_started();
     let namespace = mec.namespace().ok_or(Error::MissingField("namespace"))?;
     let api: Api<MatchEngineCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+    let span = info_span!("reconcile", namespace = %namespace, cluster = %mec.name_any());
     let result = finalizer(&api, FINALIZER, mec, |event| async {
         match event {
             Finalizer::Apply(mec) => apply(&mec, &ctx).await,
             Finalizer::Cleanup(mec) => cleanup(&mec, &ctx).await,
         }
     })
+    .instrument(span)
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
     ctx.metrics.reconcile_finished(started.elapsed());

@@ -23,6 +23,33 @@ use crate::batch::CommandOutcome;
 use crate::raft_types::Raft;
 use crate::storage::LogStats;
 
+/// The name of every metric family the node exports. The Grafana
+/// dashboard may use only these (a test checks it).
+pub const METRIC_NAMES: &[&str] = &[
+    "matchengine_raft_term",
+    "matchengine_raft_leader_id",
+    "matchengine_raft_is_leader",
+    "matchengine_raft_last_log_index",
+    "matchengine_raft_committed_index",
+    "matchengine_raft_applied_index",
+    "matchengine_raft_snapshot_index",
+    "matchengine_raft_replication_lag_entries",
+    "matchengine_inflight_commands",
+    "matchengine_snapshot_size_bytes",
+    "matchengine_snapshots_built_total",
+    "matchengine_snapshots_installed_total",
+    "matchengine_snapshot_build_seconds",
+    "matchengine_grpc_requests_total",
+    "matchengine_grpc_request_duration_seconds",
+    "matchengine_orders_total",
+    "matchengine_trades_total",
+    "matchengine_cancels_total",
+    "matchengine_log_entry_commands",
+    "matchengine_log_fsyncs_total",
+    "matchengine_log_fsync_seconds",
+    "matchengine_log_entries_appended_total",
+];
+
 /// Every metric the node exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -417,4 +444,58 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::CommandOutcome;
+    use matchengine_book as book;
+
+    #[test]
+    fn metric_names_lists_exactly_what_is_registered() {
+        let metrics = Metrics::new(1).unwrap();
+        // Labelled families appear once they have a series.
+        metrics.observe_request("s", "m", tonic::Code::Ok, Duration::from_millis(1));
+        let event = |sequence, kind| book::Event {
+            instrument: book::InstrumentId(1),
+            sequence,
+            timestamp_ns: 0,
+            kind,
+        };
+        let order = book::OrderId(1);
+        let account = book::AccountId(1);
+        metrics.observe_applied(&[CommandOutcome::Book {
+            reply: book::Reply {
+                result: Ok(book::Accepted::Order(order)),
+                replayed: false,
+            },
+            events: vec![event(
+                2,
+                book::EventKind::Trade {
+                    maker_order_id: order,
+                    maker_account: account,
+                    taker_order_id: order,
+                    taker_account: account,
+                    price_ticks: 1,
+                    quantity_lots: 1,
+                    aggressor: book::Side::Buy,
+                },
+            )],
+        }]);
+        metrics
+            .raft_replication_lag_entries
+            .with_label_values(&["2"])
+            .set(0);
+        let mut registered = metrics.family_names();
+        registered.sort();
+        let mut listed: Vec<String> = METRIC_NAMES.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(registered, listed);
+        assert!(
+            metrics
+                .render()
+                .contains("matchengine_trades_total{instrument=\"1\",node_id=\"1\"} 1")
+        );
+    }
 }

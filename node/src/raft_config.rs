@@ -92,6 +92,12 @@ impl RaftSettings {
             max_in_snapshot_log_to_keep: self.snapshot_logs_kept_entries,
             max_payload_entries: self.replication_entries_per_message_max,
             enable_pre_vote: Some(self.pre_vote),
+            // A member that comes back with an empty volume (a lost or
+            // replaced disk) looks like a log reversion. Without this the
+            // leader panics on it; with it, the leader replicates to it
+            // from scratch while the operator removes the stale member and
+            // adds it back as a learner.
+            allow_log_reversion: Some(true),
             ..Config::default()
         };
         config.validate().map_err(|error| RaftSettingsError {

@@ -38,6 +38,9 @@ use crate::raft_types::{LogId, Raft};
 use crate::state::ReplicatedState;
 use crate::storage::{FsyncObserver, LogStore, StateMachineObserver, StateMachineStore};
 
+/// How long stopping servers may wait for requests still in flight.
+const SERVER_DRAIN_MAX: Duration = Duration::from_secs(2);
+
 /// Why a node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -165,10 +168,32 @@ pub async fn run(
     let raft = Raft::new(node_id, config, network, log, state_machine.clone())
         .await
         .map_err(|e| NodeError::Raft(e.to_string()))?;
+    // Serve nothing until Raft has loaded the log and vote: a status that
+    // said "not initialized" for a member would look like a wiped volume.
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
+    if initialized {
+        raft.wait(Some(Duration::from_secs(30)))
+            .metrics(
+                |m| {
+                    m.membership_config
+                        .membership()
+                        .voter_ids()
+                        .next()
+                        .is_some()
+                },
+                "the stored membership loaded",
+            )
+            .await
+            .map_err(|e| NodeError::Raft(e.to_string()))?;
+    }
     tracing::info!(
         node_id,
         record = ?settings.record,
         startup_committed,
+        initialized,
         "node started"
     );
 
@@ -258,25 +283,36 @@ pub async fn run(
         .await;
     let _ = stop_api.send(true);
     hand_over_leadership(&raft, node_id).await;
+    tracing::info!("stopping Raft");
     if let Err(error) = raft.shutdown().await {
         tracing::warn!(%error, "Raft did not stop cleanly");
     }
+    tracing::info!("Raft stopped; closing the Raft and metrics servers");
     let _ = stop_raft.send(true);
-    for (what, task) in [
+    for (what, mut task) in [
         ("client", client_task),
         ("admin", admin_task),
         ("raft", raft_task),
     ] {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(source)) => return Err(NodeError::Serve { what, source }),
-            Err(error) => tracing::warn!(what, %error, "server task failed"),
+        // Graceful shutdown waits for requests in flight; a leader's
+        // replication stream into this node never ends by itself, so the
+        // wait is bounded.
+        match tokio::time::timeout(SERVER_DRAIN_MAX, &mut task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(source))) => return Err(NodeError::Serve { what, source }),
+            Ok(Err(error)) => tracing::warn!(what, %error, "server task failed"),
+            Err(_) => {
+                tracing::info!(what, "closing the connections still open");
+                task.abort();
+            }
         }
     }
-    match metrics_server.await {
-        Ok(Err(error)) => tracing::warn!(%error, "metrics server failed"),
-        Err(error) => tracing::warn!(%error, "metrics server task failed"),
-        Ok(Ok(())) => {}
+    let mut metrics_server = metrics_server;
+    match tokio::time::timeout(SERVER_DRAIN_MAX, &mut metrics_server).await {
+        Ok(Ok(Err(error))) => tracing::warn!(%error, "metrics server failed"),
+        Ok(Err(error)) => tracing::warn!(%error, "metrics server task failed"),
+        Ok(Ok(Ok(()))) => {}
+        Err(_) => metrics_server.abort(),
     }
     health_task.abort();
     tracing::info!("node stopped");

@@ -131,6 +131,20 @@ async fn three_nodes_bootstrap_trade_and_converge() {
     assert!(metrics.contains("matchengine_trades_total{instrument=\"1\""));
     assert!(metrics.contains("matchengine_raft_is_leader{node_id=\""));
 
+    // SIGTERM: a follower exits 0 promptly, even while the leader streams
+    // entries to it; it restarts and catches up.
+    let started = Instant::now();
+    let exit = cluster.stop(follower);
+    assert!(exit.success(), "exit status {exit}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    cluster.start(follower);
+    cluster.wait_admin_up(follower).await;
+    cluster.converged_digest().await;
+
     // SIGTERM: the leader hands over and exits 0.
     let exit = cluster.stop(leader);
     assert!(exit.success(), "exit status {exit}");

@@ -44,6 +44,11 @@ impl AdminService {
                     .leader_id
                     .and_then(|id| self.context.address_of(id, Port::Admin)),
             },
+            // Another change (or the initial membership) is still being
+            // committed: transient, so UNAVAILABLE, which callers retry.
+            Some(ClientWriteError::ChangeMembershipError(
+                openraft::errors::ChangeMembershipError::InProgress(in_progress),
+            )) => ApiError::Unavailable(format!("retry: {in_progress}")),
             Some(ClientWriteError::ChangeMembershipError(error)) => {
                 ApiError::FailedPrecondition(error.to_string())
             }
@@ -83,7 +88,7 @@ impl AdminService {
         }
         self.context
             .raft
-            .initialize(members)
+            .initialize(members.clone())
             .await
             .map_err(|error| match error.into_api_error() {
                 Some(openraft::errors::InitializeError::NotAllowed(_)) => {
@@ -92,6 +97,25 @@ impl AdminService {
                 Some(other) => ApiError::Invalid(other.to_string()),
                 None => ApiError::Unavailable("the node is shutting down".into()),
             })?;
+        if members.len() == 1 {
+            // Alone, this node leads at once; answer when its membership is
+            // committed, so that the caller can add learners right away.
+            let me = self.context.node_id;
+            self.context
+                .raft
+                .wait(Some(WAIT_MAX))
+                .metrics(
+                    |m| {
+                        m.current_leader == Some(me)
+                            && m.membership_config.log_id() <= &m.last_applied
+                    },
+                    "the initial membership committed",
+                )
+                .await
+                .map_err(|e| {
+                    ApiError::Unavailable(format!("initialized, but not leading yet: {e}"))
+                })?;
+        }
         Ok(pb::InitializeResponse {})
     }
 

@@ -29,11 +29,34 @@ pub struct Ports {
     pub metrics: u16,
 }
 
+/// A free loopback port below Linux's ephemeral range (32768 and up), so
+/// that no outgoing connection of a node can take it before the node that
+/// owns it binds it. Ports are never handed out twice in one test process.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free loopback port")
+    use std::sync::Mutex;
+    static USED: Mutex<Option<(u64, BTreeSet<u16>)>> = Mutex::new(None);
+    let mut used = USED.lock().unwrap_or_else(|p| p.into_inner());
+    let (rng, taken) = used.get_or_insert_with(|| {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id());
+        (seed, BTreeSet::new())
+    });
+    for _ in 0..10_000 {
+        *rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let port = 20_000 + ((*rng >> 33) % 12_000) as u16;
+        if taken.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            taken.insert(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in 20000..32000");
 }
 
 impl Ports {
@@ -104,6 +127,11 @@ impl ProcessCluster {
 
     pub fn log_path(&self, id: u64) -> PathBuf {
         self.root.join(format!("node-{id}.log"))
+    }
+
+    /// Picks node `id`'s ports now (before it first starts).
+    pub fn reserve(&mut self, id: u64) -> Ports {
+        *self.ports.entry(id).or_insert_with(Ports::allocate)
     }
 
     /// Starts node `id` (again, on the same data and ports, if it ran before).
@@ -230,9 +258,24 @@ impl ProcessCluster {
         }
     }
 
-    pub async fn wait_admin_up(&self, id: u64) {
-        self.wait_for(&format!("node {id}'s admin API"), || self.status(id))
-            .await;
+    pub async fn wait_admin_up(&mut self, id: u64) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.status(id).await.is_some() {
+                return;
+            }
+            if let Some(child) = self.children.get_mut(&id)
+                && let Ok(Some(exit)) = child.try_wait()
+            {
+                let log = std::fs::read_to_string(self.log_path(id)).unwrap_or_default();
+                panic!("node {id} exited ({exit}) before its admin API answered:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for node {id}'s admin API"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Node 1 alone, then every other id as a learner, then all voters.

@@ -14,6 +14,7 @@ pub mod admin;
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod load;
 mod pool;
 
 pub use admin::AdminClient;

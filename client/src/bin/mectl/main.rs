@@ -5,6 +5,7 @@
 mod admin;
 mod demo;
 mod format;
+mod load;
 mod orders;
 
 use clap::{Parser, Subcommand};
@@ -98,6 +99,8 @@ enum Command {
     /// A short order flow on a fresh cluster: instruments, resting orders,
     /// crossing orders; prints trades and the final depth.
     Demo(demo::DemoArgs),
+    /// Drive the cluster with a workload and measure throughput and latency.
+    Load(load::LoadArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => orders::watch(&client()?, instrument, from, count).await,
         Command::Kv(command) => kv(&client()?, command, consistency).await,
         Command::Demo(args) => demo::run(&client()?, &admin_client()?, args).await,
+        Command::Load(args) => load::run(&cli.nodes, &admin_client()?, args).await,
     }
 }
 

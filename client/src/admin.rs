@@ -18,19 +18,6 @@ fn api(channel: Channel) -> RawAdminClient<Channel> {
     RawAdminClient::new(channel)
 }
 
-macro_rules! leader_rpc {
-    ($self:ident, $method:ident, $message:expr) => {{
-        let message = $message;
-        $self
-            .pool
-            .leader_call(|channel, timeout| {
-                let message = message.clone();
-                async move { api(channel).$method(request(message, timeout)).await }
-            })
-            .await
-    }};
-}
-
 impl AdminClient {
     /// An admin client of the nodes at `addrs` (their admin API `host:port`).
     pub fn new(addrs: Vec<String>) -> Result<AdminClient, ClientError> {
@@ -94,6 +81,7 @@ impl AdminClient {
     ) -> Result<pb::Cluster, ClientError> {
         let response = leader_rpc!(
             self,
+            api,
             add_learner,
             pb::AddLearnerRequest {
                 node: Some(node),
@@ -110,6 +98,7 @@ impl AdminClient {
     ) -> Result<pb::Cluster, ClientError> {
         let response = leader_rpc!(
             self,
+            api,
             change_membership,
             pb::ChangeMembershipRequest { promote, remove }
         )?;
@@ -125,6 +114,7 @@ impl AdminClient {
     ) -> Result<u64, ClientError> {
         let response = leader_rpc!(
             self,
+            api,
             transfer_leadership,
             pb::TransferLeadershipRequest {
                 to_node_id,
@@ -149,6 +139,6 @@ impl AdminClient {
         &self,
         spec: pb::InstrumentSpec,
     ) -> Result<pb::AddInstrumentResponse, ClientError> {
-        leader_rpc!(self, add_instrument, spec)
+        leader_rpc!(self, api, add_instrument, spec)
     }
 }

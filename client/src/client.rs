@@ -41,19 +41,6 @@ impl Consistency {
     }
 }
 
-macro_rules! leader_rpc {
-    ($self:ident, $method:ident, $message:expr) => {{
-        let message = $message;
-        $self
-            .pool
-            .leader_call(|channel, timeout| {
-                let message = message.clone();
-                async move { api(channel).$method(request(message, timeout)).await }
-            })
-            .await
-    }};
-}
-
 impl Client {
     /// A client of the nodes at `addrs` (their client API `host:port`).
     pub fn new(addrs: Vec<String>) -> Result<Client, ClientError> {
@@ -82,35 +69,35 @@ impl Client {
         &self,
         order: pb::PlaceOrder,
     ) -> Result<pb::PlaceOrderResponse, ClientError> {
-        leader_rpc!(self, place_order, order)
+        leader_rpc!(self, api, place_order, order)
     }
 
     pub async fn cancel_order(
         &self,
         cancel: pb::CancelOrder,
     ) -> Result<pb::CancelOrderResponse, ClientError> {
-        leader_rpc!(self, cancel_order, cancel)
+        leader_rpc!(self, api, cancel_order, cancel)
     }
 
     pub async fn replace_order(
         &self,
         replace: pb::ReplaceOrder,
     ) -> Result<pb::ReplaceOrderResponse, ClientError> {
-        leader_rpc!(self, replace_order, replace)
+        leader_rpc!(self, api, replace_order, replace)
     }
 
     pub async fn mass_cancel(
         &self,
         mass: pb::MassCancel,
     ) -> Result<pb::MassCancelResponse, ClientError> {
-        leader_rpc!(self, mass_cancel, mass)
+        leader_rpc!(self, api, mass_cancel, mass)
     }
 
     pub async fn submit_batch(
         &self,
         commands: Vec<pb::Command>,
     ) -> Result<pb::SubmitBatchResponse, ClientError> {
-        leader_rpc!(self, submit_batch, pb::SubmitBatchRequest { commands })
+        leader_rpc!(self, api, submit_batch, pb::SubmitBatchRequest { commands })
     }
 
     pub async fn get_order(
@@ -183,7 +170,7 @@ impl Client {
 
     /// Sets `key`; returns whether it held a value before.
     pub async fn kv_put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<bool, ClientError> {
-        let response = leader_rpc!(self, kv_put, pb::KvPutRequest { key, value })?;
+        let response = leader_rpc!(self, api, kv_put, pb::KvPutRequest { key, value })?;
         Ok(response.existed)
     }
 
@@ -212,7 +199,7 @@ impl Client {
 
     /// Deletes `key`; `false` when there was nothing to delete.
     pub async fn kv_delete(&self, key: Vec<u8>) -> Result<bool, ClientError> {
-        match leader_rpc!(self, kv_delete, pb::KvDeleteRequest { key }) {
+        match leader_rpc!(self, api, kv_delete, pb::KvDeleteRequest { key }) {
             Ok(_) => Ok(true),
             Err(error) if error.code() == Some(tonic::Code::NotFound) => Ok(false),
             Err(error) => Err(error),

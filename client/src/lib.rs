@@ -10,11 +10,27 @@
 //! makes it idempotent, and a retry of an accepted place returns the
 //! original order id with `replayed` set.
 
+/// Calls `$method` on the leader through `$api(channel)`, following
+/// redirects (see [`pool::Pool::leader_call`]).
+macro_rules! leader_rpc {
+    ($self:ident, $api:ident, $method:ident, $message:expr) => {{
+        let message = $message;
+        $self
+            .pool
+            .leader_call(|channel, timeout| {
+                let message = message.clone();
+                async move { $api(channel).$method(request(message, timeout)).await }
+            })
+            .await
+    }};
+}
+
 pub mod admin;
 pub mod client;
 pub mod error;
 pub mod events;
 pub mod load;
+pub mod orders;
 mod pool;
 
 pub use admin::AdminClient;

@@ -10,6 +10,8 @@
 //! Bounded in time and count; the report gives throughput, latency
 //! percentiles from an HdrHistogram, and errors by status code.
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod report;
 pub mod target;
 pub mod workload;

@@ -13,6 +13,7 @@
 use std::sync::Mutex;
 
 use crate::load::target::OpOutcome;
+use crate::orders::limit_order;
 use crate::pb;
 
 /// One operation.
@@ -96,29 +97,8 @@ impl State {
     }
 }
 
-fn limit(
-    instrument: u32,
-    account: u64,
-    client_order_id: u64,
-    buy: bool,
-    price: i64,
-    qty: u64,
-    tif: pb::TimeInForce,
-) -> pb::PlaceOrder {
-    pb::PlaceOrder {
-        instrument,
-        account,
-        client_order_id,
-        side: if buy { pb::Side::Buy } else { pb::Side::Sell } as i32,
-        order_type: Some(pb::OrderType {
-            kind: Some(pb::order_type::Kind::Limit(pb::LimitOrder {
-                price_ticks: price,
-                time_in_force: tif as i32,
-            })),
-        }),
-        quantity_lots: qty,
-        self_trade_prevention: pb::SelfTradePrevention::None as i32,
-    }
+fn side(buy: bool) -> pb::Side {
+    if buy { pb::Side::Buy } else { pb::Side::Sell }
 }
 
 impl Workload {
@@ -213,11 +193,11 @@ impl Workload {
         } else {
             MID_PRICE_TICKS - 1
         };
-        limit(
+        limit_order(
             instrument,
             account,
             id,
-            buy,
+            side(buy),
             price,
             1 + state.below(5),
             pb::TimeInForce::Gtc,
@@ -267,11 +247,11 @@ impl Workload {
         if roll < 3 {
             // 3%: IOC that crosses.
             let price = MID_PRICE_TICKS + toward * (1 + state.below(20) as i64);
-            return Op::Place(limit(
+            return Op::Place(limit_order(
                 instrument,
                 account,
                 id,
-                buy,
+                side(buy),
                 price,
                 1 + state.below(10),
                 pb::TimeInForce::Ioc,
@@ -284,11 +264,11 @@ impl Workload {
         } else {
             MID_PRICE_TICKS - toward * offset
         };
-        Op::Place(limit(
+        Op::Place(limit_order(
             instrument,
             account,
             id,
-            buy,
+            side(buy),
             price,
             10,
             pb::TimeInForce::Gtc,

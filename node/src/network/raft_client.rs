@@ -126,7 +126,30 @@ fn with_timeout<T>(message: T, option: &RPCOption) -> tonic::Request<T> {
     request
 }
 
+/// A real vote or a pre-vote: the same message, two RPCs.
+#[derive(Clone, Copy, Debug)]
+enum Ballot {
+    Vote,
+    PreVote,
+}
+
 impl PeerConnection {
+    async fn ballot(
+        &mut self,
+        ballot: Ballot,
+        request: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let mut client = self.client()?;
+        let message = with_timeout(vote_request_to_pb(&request), &option);
+        let response = match ballot {
+            Ballot::Vote => client.vote(message).await,
+            Ballot::PreVote => client.pre_vote(message).await,
+        }
+        .map_err(rpc_error)?;
+        vote_response_from_pb(response.into_inner()).map_err(decode_error)
+    }
+
     fn client(&self) -> Result<RaftClient<Channel>, RPCError<TypeConfig>> {
         self.client
             .clone()
@@ -238,12 +261,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         request: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let response = self
-            .client()?
-            .vote(with_timeout(vote_request_to_pb(&request), &option))
-            .await
-            .map_err(rpc_error)?;
-        vote_response_from_pb(response.into_inner()).map_err(decode_error)
+        self.ballot(Ballot::Vote, request, option).await
     }
 
     async fn pre_vote(
@@ -251,12 +269,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         request: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let response = self
-            .client()?
-            .pre_vote(with_timeout(vote_request_to_pb(&request), &option))
-            .await
-            .map_err(rpc_error)?;
-        vote_response_from_pb(response.into_inner()).map_err(decode_error)
+        self.ballot(Ballot::PreVote, request, option).await
     }
 
     async fn full_snapshot(

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use matchengine_client::client::Consistency;
+pub use matchengine_client::orders::gtc as limit;
 use matchengine_client::pb;
 use matchengine_client::{AdminClient, Client, RetryPolicy};
 use tempfile::TempDir;
@@ -351,30 +352,6 @@ impl ProcessCluster {
             })
             .await
             .expect("add instrument");
-    }
-}
-
-pub fn limit(
-    instrument: u32,
-    account: u64,
-    client_order_id: u64,
-    side: pb::Side,
-    price: i64,
-    qty: u64,
-) -> pb::PlaceOrder {
-    pb::PlaceOrder {
-        instrument,
-        account,
-        client_order_id,
-        side: side as i32,
-        order_type: Some(pb::OrderType {
-            kind: Some(pb::order_type::Kind::Limit(pb::LimitOrder {
-                price_ticks: price,
-                time_in_force: pb::TimeInForce::Gtc as i32,
-            })),
-        }),
-        quantity_lots: qty,
-        self_trade_prevention: pb::SelfTradePrevention::None as i32,
     }
 }
 

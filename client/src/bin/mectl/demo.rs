@@ -1,6 +1,7 @@
 //! `mectl demo`: a short, readable order flow against a running cluster.
 
 use matchengine_client::client::Consistency;
+use matchengine_client::orders::gtc as limit;
 use matchengine_client::{AdminClient, Client, pb};
 
 use crate::format::{event_line, print_depth};
@@ -12,30 +13,6 @@ pub struct DemoArgs {
     instrument: u32,
     #[arg(long, default_value = "BTC-USD")]
     symbol: String,
-}
-
-fn limit(
-    instrument: u32,
-    account: u64,
-    client_order_id: u64,
-    side: pb::Side,
-    price: i64,
-    qty: u64,
-) -> pb::PlaceOrder {
-    pb::PlaceOrder {
-        instrument,
-        account,
-        client_order_id,
-        side: side as i32,
-        order_type: Some(pb::OrderType {
-            kind: Some(pb::order_type::Kind::Limit(pb::LimitOrder {
-                price_ticks: price,
-                time_in_force: pb::TimeInForce::Gtc as i32,
-            })),
-        }),
-        quantity_lots: qty,
-        self_trade_prevention: pb::SelfTradePrevention::None as i32,
-    }
 }
 
 pub async fn run(client: &Client, admin: &AdminClient, args: DemoArgs) -> anyhow::Result<()> {

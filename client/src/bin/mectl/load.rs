@@ -20,8 +20,22 @@ pub enum WorkloadArg {
     KvGet,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetArg {
+    /// The cluster at --nodes.
+    Matchengine,
+    /// An etcd cluster at --etcd-endpoints (KV workloads only; needs
+    /// mectl built with the `etcd` feature).
+    Etcd,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
+    #[arg(long, value_enum, default_value = "matchengine")]
+    target: TargetArg,
+    /// etcd client URLs, comma separated (with --target etcd).
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    etcd_endpoints: Vec<String>,
     #[arg(long, value_enum, default_value = "mix")]
     workload: WorkloadArg,
     /// Open loop at this many operations per second (else closed loop).
@@ -95,20 +109,16 @@ pub async fn run(nodes: &[String], admin: &AdminClient, args: LoadArgs) -> anyho
         WorkloadArg::KvPut => WorkloadKind::KvPut,
         WorkloadArg::KvGet => WorkloadKind::KvGet,
     };
-    if matches!(
+    let book_workload = matches!(
         kind,
         WorkloadKind::ExchangeMix | WorkloadKind::OrderEntry | WorkloadKind::Batch { .. }
-    ) {
+    );
+    if args.target == TargetArg::Etcd && book_workload {
+        anyhow::bail!("etcd runs only the kv-put and kv-get workloads");
+    }
+    if args.target == TargetArg::Matchengine && book_workload {
         ensure_instruments(admin, args.instruments).await?;
     }
-    let policy = RetryPolicy {
-        deadline: Duration::from_secs(5),
-        attempt_timeout: Duration::from_secs(5),
-        backoff: Duration::from_millis(20),
-    };
-    let clients = (0..args.connections.max(1))
-        .map(|_| Client::with_policy(nodes.to_vec(), policy))
-        .collect::<Result<Vec<_>, _>>()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_micros() as u64);
@@ -119,28 +129,8 @@ pub async fn run(nodes: &[String], admin: &AdminClient, args: LoadArgs) -> anyho
         value_bytes: args.value_bytes,
         keys: args.keys,
     };
-    let workload = Workload::new(
-        kind,
-        shape,
-        now,
-        // Client order ids unique across runs against the same cluster.
-        now * 1_000,
-    );
-    let target = MatchEngineTarget::new(clients);
-    let preload = workload.preload_ops();
-    if !preload.is_empty() {
-        eprintln!("putting {} keys to read", preload.len());
-        for chunk in preload.chunks(256) {
-            let puts = chunk.iter().map(|op| {
-                let target = target.clone();
-                let op = op.clone();
-                async move { load::LoadTarget::execute(&target, op).await }
-            });
-            for result in futures::future::join_all(puts).await {
-                result.map_err(|code| anyhow::anyhow!("preloading keys: {code:?}"))?;
-            }
-        }
-    }
+    // Client order ids unique across runs against the same cluster.
+    let workload = Workload::new(kind, shape, now, now * 1_000);
     let config = LoadConfig {
         mode: match args.rate {
             Some(rate_per_s) => Mode::Open { rate_per_s },
@@ -153,7 +143,32 @@ pub async fn run(nodes: &[String], admin: &AdminClient, args: LoadArgs) -> anyho
         inflight_max: args.inflight_max,
         progress: !args.quiet,
     };
-    let report = load::run(target, workload, &config).await;
+    let report = match args.target {
+        TargetArg::Matchengine => {
+            let policy = RetryPolicy {
+                deadline: Duration::from_secs(5),
+                attempt_timeout: Duration::from_secs(5),
+                backoff: Duration::from_millis(20),
+            };
+            let clients = (0..args.connections.max(1))
+                .map(|_| Client::with_policy(nodes.to_vec(), policy))
+                .collect::<Result<Vec<_>, _>>()?;
+            drive(MatchEngineTarget::new(clients), workload, &config).await?
+        }
+        #[cfg(feature = "etcd")]
+        TargetArg::Etcd => {
+            let target = matchengine_client::load::etcd::EtcdTarget::connect(
+                &args.etcd_endpoints,
+                args.connections,
+            )
+            .await?;
+            drive(target, workload, &config).await?
+        }
+        #[cfg(not(feature = "etcd"))]
+        TargetArg::Etcd => anyhow::bail!(
+            "this mectl was built without the etcd feature (cargo build -p matchengine-client --features etcd)"
+        ),
+    };
     println!("{}", load::LoadReport::table_header());
     println!("{}", report.table_row(&args.name));
     if let Some(path) = args.json {
@@ -161,4 +176,27 @@ pub async fn run(nodes: &[String], admin: &AdminClient, args: LoadArgs) -> anyho
         std::fs::write(&path, json)?;
     }
     Ok(())
+}
+
+/// Puts what the workload reads, then runs it.
+async fn drive<T: load::LoadTarget>(
+    target: T,
+    workload: Workload,
+    config: &LoadConfig,
+) -> anyhow::Result<load::LoadReport> {
+    let preload = workload.preload_ops();
+    if !preload.is_empty() {
+        eprintln!("putting {} keys to read", preload.len());
+        for chunk in preload.chunks(256) {
+            let puts = chunk.iter().map(|op| {
+                let target = target.clone();
+                let op = op.clone();
+                async move { target.execute(op).await }
+            });
+            for result in futures::future::join_all(puts).await {
+                result.map_err(|code| anyhow::anyhow!("preloading keys: {code:?}"))?;
+            }
+        }
+    }
+    Ok(load::run(target, workload, config).await)
 }

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 SERIES = [
     ("mix-", "MatchEngine: exchange-core mix (open loop)", "tab:blue", "o"),
@@ -42,6 +43,9 @@ def main(json_dir, png):
     ax.axhline(10, color="grey", linestyle="--", linewidth=1)
     ax.text(ax.get_xlim()[0], 10.5, "p99 = 10 ms", color="grey", fontsize=8)
     ax.set_yscale("log")
+    ticks = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500]
+    ax.set_yticks(ticks)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("commands committed and acknowledged per second")
     ax.set_ylabel("p99 latency (ms, log scale)")
     ax.set_title("3 nodes on loopback, fsync on, 2 vCPU (nodes and load generator share them)")

@@ -60,7 +60,9 @@ impl Client {
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         match consistency {
-            Consistency::Linearizable => self.pool.leader_call(call).await,
+            Consistency::Linearizable => {
+                self.pool.leader_call(crate::pool::Repeat::Safe, call).await
+            }
             Consistency::Stale => self.pool.any_call(call).await,
         }
     }
@@ -69,7 +71,8 @@ impl Client {
         &self,
         order: pb::PlaceOrder,
     ) -> Result<pb::PlaceOrderResponse, ClientError> {
-        leader_rpc!(self, api, place_order, order)
+        // Idempotent by (account, client order id): safe to repeat.
+        leader_rpc!(self, api, place_order, order, crate::pool::Repeat::Safe)
     }
 
     pub async fn cancel_order(

@@ -6,18 +6,30 @@
 //! the `x-matchengine-leader` metadata; the library switches to that node
 //! and retries. `UNAVAILABLE` (no leader yet, node down, outcome unknown
 //! after a leader change) is retried on the next node with a short backoff,
-//! within a deadline. Retrying a place is safe: `(account, client order id)`
+//! within a deadline. A write whose attempt may have been applied (the
+//! server marks it `x-matchengine-outcome: unknown`, or no answer came) is
+//! not repeated: the call fails and the caller knows the outcome is
+//! unknown. Places are the exception, since retrying a place is safe: `(account, client order id)`
 //! makes it idempotent, and a retry of an accepted place returns the
 //! original order id with `replayed` set.
 
 /// Calls `$method` on the leader through `$api(channel)`, following
 /// redirects (see [`pool::Pool::leader_call`]).
 macro_rules! leader_rpc {
-    ($self:ident, $api:ident, $method:ident, $message:expr) => {{
+    ($self:ident, $api:ident, $method:ident, $message:expr) => {
+        leader_rpc!(
+            $self,
+            $api,
+            $method,
+            $message,
+            $crate::pool::Repeat::OnlyIfNotApplied
+        )
+    };
+    ($self:ident, $api:ident, $method:ident, $message:expr, $repeat:expr) => {{
         let message = $message;
         $self
             .pool
-            .leader_call(|channel, timeout| {
+            .leader_call($repeat, |channel, timeout| {
                 let message = message.clone();
                 async move { $api(channel).$method(request(message, timeout)).await }
             })
@@ -44,3 +56,6 @@ pub use pool::RetryPolicy;
 pub const LEADER_METADATA: &str = "x-matchengine-leader";
 /// The metadata key naming the book's reject reason of a failed command.
 pub const REJECT_REASON_METADATA: &str = "x-matchengine-reject-reason";
+/// The metadata key (`unknown`) on a write that may or may not have been
+/// applied: the client library never repeats those, except places.
+pub const OUTCOME_METADATA: &str = "x-matchengine-outcome";

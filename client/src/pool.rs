@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::LEADER_METADATA;
 use crate::error::ClientError;
+use crate::{LEADER_METADATA, OUTCOME_METADATA};
 
 /// How hard a call tries before giving up.
 #[derive(Clone, Copy, Debug)]
@@ -69,7 +69,39 @@ enum Next {
     Stop,
 }
 
-fn next_after(status: &tonic::Status) -> Next {
+/// Whether a call may be repeated when an attempt may have been applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Repeat {
+    /// Reads, and writes that are idempotent (a place, by client order id).
+    Safe,
+    /// Other writes: an attempt that may have been applied ends the call
+    /// with its error, so the caller knows the outcome is unknown.
+    OnlyIfNotApplied,
+}
+
+/// The attempt may have been applied: the server said the outcome is
+/// unknown, or the request was sent and no answer came.
+fn maybe_applied(status: &tonic::Status) -> bool {
+    if status.metadata().get(OUTCOME_METADATA).is_some() {
+        return true;
+    }
+    match status.code() {
+        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => true,
+        tonic::Code::Unknown | tonic::Code::Unavailable => {
+            // tonic's own transport errors: only a failed connect means the
+            // request never left.
+            let message = status.message();
+            let transport = message.contains("transport") || message.contains("connection");
+            transport && !(message.contains("tcp connect") || message.contains("trying to connect"))
+        }
+        _ => false,
+    }
+}
+
+fn next_after(status: &tonic::Status, repeat: Repeat) -> Next {
+    if repeat == Repeat::OnlyIfNotApplied && maybe_applied(status) {
+        return Next::Stop;
+    }
     match status.code() {
         tonic::Code::FailedPrecondition => match status
             .metadata()
@@ -159,8 +191,9 @@ impl Pool {
     }
 
     /// Runs `call` against the leader, following redirects and retrying
-    /// UNAVAILABLE on other nodes until the deadline.
-    pub async fn leader_call<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
+    /// UNAVAILABLE on other nodes until the deadline; an attempt that may
+    /// have been applied is retried only when `repeat` says it is safe.
+    pub async fn leader_call<T, F, Fut>(&self, repeat: Repeat, call: F) -> Result<T, ClientError>
     where
         F: Fn(Channel, Duration) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -179,7 +212,7 @@ impl Pool {
                     self.set_leader(target);
                     return Ok(response.into_inner());
                 }
-                Err(status) => match next_after(&status) {
+                Err(status) => match next_after(&status, repeat) {
                     Next::Leader(leader) => {
                         last = format!("{target} redirected to {leader}");
                         self.set_leader(leader);
@@ -213,7 +246,7 @@ impl Pool {
             let channel = self.channel(&target)?;
             match call(channel, self.policy.attempt_timeout).await {
                 Ok(response) => return Ok(response.into_inner()),
-                Err(status) => match next_after(&status) {
+                Err(status) => match next_after(&status, Repeat::Safe) {
                     Next::Stop => return Err(ClientError::Status(status)),
                     _ => {
                         last = format!("{target}: {:?} {}", status.code(), status.message());
@@ -235,4 +268,59 @@ pub(crate) fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(timeout);
     request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unavailable(message: &str) -> tonic::Status {
+        tonic::Status::unavailable(message)
+    }
+
+    #[test]
+    fn only_attempts_that_never_applied_are_repeated_for_unsafe_writes() {
+        let mut unknown = unavailable("the outcome is unknown: leadership changed");
+        unknown.metadata_mut().insert(
+            OUTCOME_METADATA,
+            tonic::metadata::MetadataValue::from_static("unknown"),
+        );
+        assert!(matches!(
+            next_after(&unknown, Repeat::OnlyIfNotApplied),
+            Next::Stop
+        ));
+        assert!(matches!(
+            next_after(&unknown, Repeat::Safe),
+            Next::OtherNode
+        ));
+        let no_leader = unavailable("not the leader; no leader is known");
+        assert!(matches!(
+            next_after(&no_leader, Repeat::OnlyIfNotApplied),
+            Next::OtherNode
+        ));
+        let refused = unavailable("transport error: tcp connect error: Connection refused");
+        assert!(matches!(
+            next_after(&refused, Repeat::OnlyIfNotApplied),
+            Next::OtherNode
+        ));
+        let reset = tonic::Status::unknown("transport error: connection reset");
+        assert!(matches!(
+            next_after(&reset, Repeat::OnlyIfNotApplied),
+            Next::Stop
+        ));
+        let timeout = tonic::Status::deadline_exceeded("timeout");
+        assert!(matches!(
+            next_after(&timeout, Repeat::OnlyIfNotApplied),
+            Next::Stop
+        ));
+        let mut redirect = tonic::Status::failed_precondition("not the leader");
+        redirect.metadata_mut().insert(
+            LEADER_METADATA,
+            tonic::metadata::MetadataValue::from_static("10.0.0.1:7000"),
+        );
+        assert!(matches!(
+            next_after(&redirect, Repeat::OnlyIfNotApplied),
+            Next::Leader(_)
+        ));
+    }
 }

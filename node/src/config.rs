@@ -145,6 +145,10 @@ pub struct Config {
     pub instruments_max: u32,
     #[arg(long, env = "MATCHENGINE_ORDERS_OPEN_MAX", default_value_t = Limits::default().orders_open_max)]
     pub orders_open_max: u32,
+    /// Resting orders to pre-allocate room for at start (and after a
+    /// snapshot install): no order index grows, and rehashes, below it.
+    #[arg(long, env = "MATCHENGINE_ORDERS_RESERVED", default_value_t = 100_000)]
+    pub orders_reserved: u32,
     #[arg(long, env = "MATCHENGINE_ORDERS_PER_ACCOUNT_MAX", default_value_t = Limits::default().orders_per_account_max)]
     pub orders_per_account_max: u32,
     #[arg(long, env = "MATCHENGINE_KV_KEY_BYTES_MAX", default_value_t = KvLimits::default().key_bytes_max)]
@@ -207,6 +211,7 @@ pub struct ServiceLimits {
     pub submit_batch_commands_max: u32,
     pub events_retained_per_instrument: u32,
     pub raft_rpc_timeout: Duration,
+    pub orders_reserved: u32,
 }
 
 impl Default for ServiceLimits {
@@ -220,6 +225,7 @@ impl Default for ServiceLimits {
             submit_batch_commands_max: 10_000,
             events_retained_per_instrument: 65_536,
             raft_rpc_timeout: Duration::from_secs(2),
+            orders_reserved: 100_000,
         }
     }
 }
@@ -372,6 +378,7 @@ impl Config {
                 submit_batch_commands_max: self.submit_batch_commands_max,
                 events_retained_per_instrument: self.events_retained_per_instrument,
                 raft_rpc_timeout: Duration::from_millis(self.raft_rpc_timeout_ms),
+                orders_reserved: self.orders_reserved.min(self.orders_open_max),
             },
         })
     }

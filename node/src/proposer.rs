@@ -31,6 +31,7 @@ pub enum ProposeError {
     Overloaded(u32),
     #[error("this node is not the leader")]
     NotLeader { leader_id: Option<NodeId> },
+    /// Not proposed: the node is shutting down.
     #[error("the node is shutting down")]
     Stopped,
     #[error("the outcome is unknown: {0}")]
@@ -99,7 +100,10 @@ impl Proposer {
                 _permit: permit,
             })
             .map_err(|_| ProposeError::Stopped)?;
-        outcome.await.map_err(|_| ProposeError::Stopped)?
+        // Dropped after it was queued: it may have been proposed.
+        outcome
+            .await
+            .map_err(|_| ProposeError::Unknown("the node stopped before answering".into()))?
     }
 }
 

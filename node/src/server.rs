@@ -146,6 +146,9 @@ pub async fn run(
         .map_or(0, |id| id.index);
     let state_machine =
         StateMachineStore::open(&settings.data_dir.join("snapshots"), settings.state_limits)?;
+    state_machine
+        .reserve_orders(limits.orders_reserved as usize)
+        .map_err(NodeError::LogRead)?;
     let metrics = Arc::new(Metrics::new(node_id)?);
     let events = Arc::new(
         state_machine

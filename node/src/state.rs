@@ -5,7 +5,7 @@
 
 use bytes::{Buf, Bytes};
 use matchengine_book::digest::StateDigest;
-use matchengine_book::{Engine, Event, Limits, LimitsError, SnapshotError};
+use matchengine_book::{Engine, Event, FrozenEngine, Limits, LimitsError, SnapshotError};
 
 use crate::batch::{CommandOutcome, DecodedBatch, KvCommand, NodeCommand};
 use crate::kv::{KvLimits, KvStore};
@@ -39,6 +39,14 @@ impl ReplicatedState {
             engine: Engine::new(limits.book)?,
             kv: KvStore::new(limits.kv),
         })
+    }
+
+    /// Pre-allocates the book's order structures for `open_orders` more
+    /// resting orders (and its whole finished-order window), so that no
+    /// index grows, and rehashes, while commands are applied. A local
+    /// tuning: it changes no replicated state.
+    pub fn reserve_orders(&mut self, open_orders: usize) {
+        self.engine.reserve_orders(open_orders);
     }
 
     pub fn engine(&self) -> &Engine {
@@ -90,24 +98,15 @@ impl ReplicatedState {
     /// Appends the state's snapshot body: the book snapshot (length-prefixed),
     /// then the key-value limits and entries in key order (varint lengths).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut book = Vec::new();
-        self.engine.encode_snapshot(&mut book);
-        out.extend_from_slice(&(book.len() as u64).to_le_bytes());
-        out.extend_from_slice(&book);
-        let limits = self.kv.limits();
-        for value in [
-            limits.key_bytes_max,
-            limits.value_bytes_max,
-            limits.keys_max,
-        ] {
-            prost::encoding::encode_varint(u64::from(value), out);
-        }
-        prost::encoding::encode_varint(self.kv.len() as u64, out);
-        for (key, value) in self.kv.iter() {
-            prost::encoding::encode_varint(key.len() as u64, out);
-            out.extend_from_slice(key);
-            prost::encoding::encode_varint(value.len() as u64, out);
-            out.extend_from_slice(value);
+        encode_body(|book| self.engine.encode_snapshot(book), &self.kv, out);
+    }
+
+    /// A cheap point-in-time copy to encode later, off the apply path: the
+    /// book without its indexes, the key-value map shared (persistent).
+    pub fn freeze(&self) -> FrozenState {
+        FrozenState {
+            engine: self.engine.freeze(),
+            kv: self.kv.clone(),
         }
     }
 
@@ -155,6 +154,42 @@ impl ReplicatedState {
             return Err(kv_error("trailing bytes"));
         }
         Ok(ReplicatedState { engine, kv })
+    }
+}
+
+/// A point-in-time copy of a [`ReplicatedState`], for snapshots.
+#[derive(Clone, Debug)]
+pub struct FrozenState {
+    engine: FrozenEngine,
+    kv: KvStore,
+}
+
+impl FrozenState {
+    /// The same bytes [`ReplicatedState::encode`] gave when it was taken.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        encode_body(|book| self.engine.encode_snapshot(book), &self.kv, out);
+    }
+}
+
+fn encode_body(encode_book: impl FnOnce(&mut Vec<u8>), kv: &KvStore, out: &mut Vec<u8>) {
+    let mut book = Vec::new();
+    encode_book(&mut book);
+    out.extend_from_slice(&(book.len() as u64).to_le_bytes());
+    out.extend_from_slice(&book);
+    let limits = kv.limits();
+    for value in [
+        limits.key_bytes_max,
+        limits.value_bytes_max,
+        limits.keys_max,
+    ] {
+        prost::encoding::encode_varint(u64::from(value), out);
+    }
+    prost::encoding::encode_varint(kv.len() as u64, out);
+    for (key, value) in kv.iter() {
+        prost::encoding::encode_varint(key.len() as u64, out);
+        out.extend_from_slice(key);
+        prost::encoding::encode_varint(value.len() as u64, out);
+        out.extend_from_slice(value);
     }
 }
 
@@ -266,6 +301,9 @@ mod tests {
         state.apply(&batches[1], &mut Vec::new());
         let mut body = Vec::new();
         state.encode(&mut body);
+        let mut frozen_body = Vec::new();
+        state.freeze().encode(&mut frozen_body);
+        assert_eq!(frozen_body, body, "a frozen copy encodes the same bytes");
         let mut restored = ReplicatedState::decode(Bytes::from(body.clone())).unwrap();
         assert_eq!(restored.digest(), state.digest());
         let (mut a, mut b) = (Vec::new(), Vec::new());

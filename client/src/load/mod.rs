@@ -49,6 +49,9 @@ pub struct LoadConfig {
     pub inflight_max: usize,
     /// Print a progress line on stderr every second.
     pub progress: bool,
+    /// Run but do not record this long first (connections, caches and
+    /// the first leader round trips settle); counts toward `duration`.
+    pub warmup: Duration,
 }
 
 /// Runs `workload` against `target` under `config` and reports.
@@ -57,6 +60,7 @@ pub async fn run<T: LoadTarget>(target: T, workload: Workload, config: &LoadConf
     let workload = Arc::new(workload);
     let started = Instant::now();
     let stop_at = started + config.duration;
+    let measure_from = started + config.warmup.min(config.duration);
     let issued = Arc::new(AtomicU64::new(0));
     let progress = config.progress.then(|| {
         let recorder = Arc::clone(&recorder);
@@ -91,7 +95,9 @@ pub async fn run<T: LoadTarget>(target: T, workload: Workload, config: &LoadConf
                             let op = workload.next_op();
                             let sent = Instant::now();
                             let result = target.execute(op.clone()).await;
-                            recorder.record(sent.elapsed(), &result);
+                            if sent >= measure_from {
+                                recorder.record(sent.elapsed(), &result);
+                            }
                             workload.observe(&op, &result);
                         }
                     })
@@ -120,7 +126,9 @@ pub async fn run<T: LoadTarget>(target: T, workload: Workload, config: &LoadConf
                     let intended = due;
                     due += interval;
                     let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                        recorder.record_overload();
+                        if intended >= measure_from {
+                            recorder.record_overload();
+                        }
                         continue;
                     };
                     let (target, workload, recorder) =
@@ -128,7 +136,9 @@ pub async fn run<T: LoadTarget>(target: T, workload: Workload, config: &LoadConf
                     tasks.spawn(async move {
                         let op = workload.next_op();
                         let result = target.execute(op.clone()).await;
-                        recorder.record(intended.elapsed(), &result);
+                        if intended >= measure_from {
+                            recorder.record(intended.elapsed(), &result);
+                        }
                         workload.observe(&op, &result);
                         drop(slot);
                     });
@@ -142,5 +152,5 @@ pub async fn run<T: LoadTarget>(target: T, workload: Workload, config: &LoadConf
         progress.abort();
         eprintln!();
     }
-    recorder.report(started.elapsed())
+    recorder.report(started.elapsed().saturating_sub(measure_from - started))
 }

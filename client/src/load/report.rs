@@ -21,6 +21,9 @@ pub struct Recorder {
     commands_rejected: AtomicU64,
     overloaded: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
+    /// The slowest latency (us) answered in each second of the run.
+    timeline_us_max: Mutex<Vec<u64>>,
+    started: std::time::Instant,
 }
 
 /// What a run measured.
@@ -43,6 +46,8 @@ pub struct LoadReport {
     /// Errors by status code name; `CLIENT_OVERLOADED`: not sent because
     /// the generator's in-flight bound was reached (open loop).
     pub errors: BTreeMap<String, u64>,
+    /// The slowest answer in each second of the run (us), to find stalls.
+    pub timeline_us_max: Vec<u64>,
 }
 
 impl Default for Recorder {
@@ -64,6 +69,8 @@ impl Recorder {
             commands_rejected: AtomicU64::new(0),
             overloaded: AtomicU64::new(0),
             errors: Mutex::new(BTreeMap::new()),
+            timeline_us_max: Mutex::new(Vec::new()),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -71,6 +78,13 @@ impl Recorder {
         let us = (latency.as_micros() as u64).clamp(1, LATENCY_US_MAX);
         if let Ok(mut histogram) = self.latency_us.lock() {
             let _ = histogram.record(us);
+        }
+        if let Ok(mut timeline) = self.timeline_us_max.lock() {
+            let second = self.started.elapsed().as_secs() as usize;
+            if timeline.len() <= second {
+                timeline.resize(second + 1, 0);
+            }
+            timeline[second] = timeline[second].max(us);
         }
         match result {
             Ok(outcome) => {
@@ -145,6 +159,11 @@ impl Recorder {
             latency_us_p999: histogram.value_at_quantile(0.999),
             latency_us_max: histogram.max(),
             errors,
+            timeline_us_max: self
+                .timeline_us_max
+                .lock()
+                .map(|t| t.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -193,6 +212,7 @@ impl LoadReport {
             "latency_us_p999": self.latency_us_p999,
             "latency_us_max": self.latency_us_max,
             "errors": self.errors,
+            "timeline_us_max": self.timeline_us_max,
         })
     }
 }

@@ -12,7 +12,9 @@
 
 use rustc_hash::FxHashSet;
 
-use crate::arena::{NIL, RestingOrder};
+use std::collections::VecDeque;
+
+use crate::arena::{Arena, NIL, RestingOrder};
 use crate::codec::{Reader, Writer, checksum};
 use crate::engine::{Book, Engine};
 use crate::instrument::InstrumentSpec;
@@ -42,53 +44,129 @@ pub enum SnapshotError {
     Invalid(&'static str),
 }
 
-impl Engine {
-    /// Appends the snapshot of the whole state to `out`.
+/// A point-in-time copy of exactly what a snapshot holds: the books, the
+/// resting orders' slots, the finished-order window and the counters. No
+/// index is copied (they are rebuilt when a snapshot is decoded), so taking
+/// it costs a few memcpys however much room the engine has reserved; the
+/// slow part, encoding, then runs on the copy off the apply path.
+#[derive(Clone, Debug)]
+pub struct FrozenEngine {
+    limits: Limits,
+    books: Vec<Book>,
+    arena: Arena,
+    finished: VecDeque<FinishedOrder>,
+    next_order_id: u64,
+    next_priority: u64,
+    next_finished_index: u64,
+}
+
+impl FrozenEngine {
+    /// Appends the snapshot to `out`: the same bytes the engine it was
+    /// taken from would have encoded.
     pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
-        let start = out.len();
-        let mut writer = Writer::new(out);
-        writer.bytes(MAGIC);
-        writer.u64(FORMAT_VERSION);
-        let limits = &self.limits;
-        for value in [
-            limits.instruments_max,
-            limits.orders_open_max,
-            limits.orders_per_account_max,
-            limits.price_levels_per_side_max,
-            limits.finished_orders_retained_max,
-        ] {
-            writer.u64(u64::from(value));
-        }
-        writer.u64(self.next_order_id);
-        writer.u64(self.next_priority);
-        writer.u64(self.store.next_finished_index());
-        writer.u64(self.books.len() as u64);
-        for book in &self.books {
-            write_spec(&mut writer, &book.spec);
-            writer.u64(book.next_sequence);
-            for side in [&book.bids, &book.asks] {
-                let count: u64 = side
-                    .levels_best_first()
-                    .map(|level| u64::from(level.order_count))
-                    .sum();
-                writer.u64(count);
-                for level in side.levels_worst_first() {
-                    let mut handle = level.head;
-                    while handle != NIL {
-                        let order = self.store.arena.get(handle);
-                        write_resting(&mut writer, order);
-                        handle = order.next;
-                    }
+        encode(
+            Parts {
+                limits: &self.limits,
+                books: &self.books,
+                arena: &self.arena,
+                next_order_id: self.next_order_id,
+                next_priority: self.next_priority,
+                next_finished_index: self.next_finished_index,
+            },
+            self.finished.iter(),
+            out,
+        );
+    }
+}
+
+/// What the encoder reads, borrowed from an engine or a frozen copy.
+struct Parts<'a> {
+    limits: &'a Limits,
+    books: &'a [Book],
+    arena: &'a Arena,
+    next_order_id: u64,
+    next_priority: u64,
+    next_finished_index: u64,
+}
+
+fn encode<'a>(
+    parts: Parts<'a>,
+    finished: impl ExactSizeIterator<Item = &'a FinishedOrder>,
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
+    let mut writer = Writer::new(out);
+    writer.bytes(MAGIC);
+    writer.u64(FORMAT_VERSION);
+    let limits = parts.limits;
+    for value in [
+        limits.instruments_max,
+        limits.orders_open_max,
+        limits.orders_per_account_max,
+        limits.price_levels_per_side_max,
+        limits.finished_orders_retained_max,
+    ] {
+        writer.u64(u64::from(value));
+    }
+    writer.u64(parts.next_order_id);
+    writer.u64(parts.next_priority);
+    writer.u64(parts.next_finished_index);
+    writer.u64(parts.books.len() as u64);
+    for book in parts.books {
+        write_spec(&mut writer, &book.spec);
+        writer.u64(book.next_sequence);
+        for side in [&book.bids, &book.asks] {
+            let count: u64 = side
+                .levels_best_first()
+                .map(|level| u64::from(level.order_count))
+                .sum();
+            writer.u64(count);
+            for level in side.levels_worst_first() {
+                let mut handle = level.head;
+                while handle != NIL {
+                    let order = parts.arena.get(handle);
+                    write_resting(&mut writer, order);
+                    handle = order.next;
                 }
             }
         }
-        let finished: Vec<&FinishedOrder> = self.store.finished_oldest_first().collect();
-        writer.u64(finished.len() as u64);
-        for entry in finished {
-            write_finished(&mut writer, entry);
+    }
+    writer.u64(finished.len() as u64);
+    for entry in finished {
+        write_finished(&mut writer, entry);
+    }
+    let sum = checksum(&out[start..]);
+    out.extend_from_slice(&sum.to_le_bytes());
+}
+
+impl Engine {
+    /// Appends the snapshot of the whole state to `out`.
+    pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
+        encode(self.parts(), self.store.finished_oldest_first(), out);
+    }
+
+    /// A cheap point-in-time copy to encode later (see [`FrozenEngine`]).
+    pub fn freeze(&self) -> FrozenEngine {
+        FrozenEngine {
+            limits: self.limits,
+            books: self.books.clone(),
+            arena: self.store.arena.clone(),
+            finished: self.store.finished_oldest_first().copied().collect(),
+            next_order_id: self.next_order_id,
+            next_priority: self.next_priority,
+            next_finished_index: self.store.next_finished_index(),
         }
-        let sum = checksum(&out[start..]);
-        out.extend_from_slice(&sum.to_le_bytes());
+    }
+
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            limits: &self.limits,
+            books: &self.books,
+            arena: &self.store.arena,
+            next_order_id: self.next_order_id,
+            next_priority: self.next_priority,
+            next_finished_index: self.store.next_finished_index(),
+        }
     }
 
     /// Rebuilds an engine from a snapshot, checking it thoroughly.

@@ -209,7 +209,7 @@ impl OrderStore {
     }
 
     /// Finished orders from oldest to newest.
-    pub fn finished_oldest_first(&self) -> impl Iterator<Item = &FinishedOrder> + '_ {
+    pub fn finished_oldest_first(&self) -> impl ExactSizeIterator<Item = &FinishedOrder> + '_ {
         self.finished.iter()
     }
 

@@ -205,3 +205,22 @@ fn snapshot_errors_say_what_is_wrong() {
     ));
     assert!(Engine::decode_snapshot(&bytes).is_ok());
 }
+
+#[test]
+fn a_frozen_copy_encodes_the_same_bytes_and_ignores_later_changes() {
+    let mut engine = Engine::new(small_limits()).unwrap();
+    // Reserved room must not change the bytes either.
+    engine.reserve_orders(500);
+    let commands = busy_commands(3_000, 11);
+    run(&mut engine, &commands[..2_000]);
+    let frozen = engine.freeze();
+    let mut expected = Vec::new();
+    engine.encode_snapshot(&mut expected);
+    run(&mut engine, &commands[2_000..]);
+    let mut from_frozen = Vec::new();
+    frozen.encode_snapshot(&mut from_frozen);
+    assert_eq!(from_frozen, expected);
+    let mut now = Vec::new();
+    engine.encode_snapshot(&mut now);
+    assert_ne!(now, expected, "the later commands changed the engine");
+}

@@ -14,6 +14,10 @@ use crate::proposer::ProposeError;
 pub const LEADER_METADATA: &str = "x-matchengine-leader";
 /// Response metadata naming the book's reject reason (its proto enum name).
 pub const REJECT_REASON_METADATA: &str = "x-matchengine-reject-reason";
+/// Response metadata `unknown` on a write that may or may not have been
+/// applied (proposed, then leadership changed before an answer). Every
+/// other error means the write was not applied.
+pub const OUTCOME_METADATA: &str = "x-matchengine-outcome";
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -34,6 +38,9 @@ pub enum ApiError {
     Overloaded(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Proposed, but no answer: it may or may not be applied.
+    #[error("the outcome is unknown: {0}")]
+    OutcomeUnknown(String),
     #[error("{0}")]
     Gone(String),
     #[error("{0}")]
@@ -87,9 +94,9 @@ impl ApiError {
             ApiError::NotLeader {
                 leader_addr: Some(_),
             } => Code::FailedPrecondition,
-            ApiError::NotLeader { leader_addr: None } | ApiError::Unavailable(_) => {
-                Code::Unavailable
-            }
+            ApiError::NotLeader { leader_addr: None }
+            | ApiError::Unavailable(_)
+            | ApiError::OutcomeUnknown(_) => Code::Unavailable,
             ApiError::Overloaded(_) => Code::ResourceExhausted,
             ApiError::Gone(_) => Code::OutOfRange,
             ApiError::Internal(_) => Code::Internal,
@@ -110,11 +117,9 @@ impl ApiError {
                 leader_addr: leader_id.and_then(leader_addr),
             },
             ProposeError::Stopped => ApiError::Unavailable("the node is shutting down".into()),
-            // Unknown outcome: UNAVAILABLE tells the client to retry, which
-            // is safe for places (idempotent by client order id).
-            ProposeError::Unknown(why) => {
-                ApiError::Unavailable(format!("the outcome is unknown: {why}"))
-            }
+            // UNAVAILABLE, marked: only idempotent commands (places, by
+            // client order id) should be retried blindly.
+            ProposeError::Unknown(why) => ApiError::OutcomeUnknown(why),
         }
     }
 }
@@ -129,6 +134,11 @@ impl From<ApiError> for Status {
                 if let Ok(value) = MetadataValue::try_from(addr.as_str()) {
                     status.metadata_mut().insert(LEADER_METADATA, value);
                 }
+            }
+            ApiError::OutcomeUnknown(_) => {
+                status
+                    .metadata_mut()
+                    .insert(OUTCOME_METADATA, MetadataValue::from_static("unknown"));
             }
             ApiError::Rejected(reason) => {
                 let name = crate::codec::book::reject_to_pb(*reason).as_str_name();

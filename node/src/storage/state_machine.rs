@@ -52,6 +52,8 @@ struct Shared {
     current_snapshot: Mutex<Option<SnapshotFile>>,
     snapshot_dir: PathBuf,
     observer: OnceLock<Arc<dyn StateMachineObserver>>,
+    /// Open orders to pre-allocate for in every state this machine holds.
+    orders_reserved: std::sync::atomic::AtomicUsize,
 }
 
 /// The state machine handed to openraft; clones share the state, so the
@@ -119,6 +121,7 @@ impl StateMachineStore {
                 current_snapshot: Mutex::new(current),
                 snapshot_dir: snapshot_dir.to_path_buf(),
                 observer: OnceLock::new(),
+                orders_reserved: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }
@@ -127,6 +130,20 @@ impl StateMachineStore {
     /// the state machine is handed to Raft, or early applies go unseen.
     pub fn set_observer(&self, observer: Arc<dyn StateMachineObserver>) {
         let _ = self.shared.observer.set(observer);
+    }
+
+    /// Pre-allocates room for `open_orders` resting orders now, and in
+    /// every state installed from a snapshot later (see
+    /// [`ReplicatedState::reserve_orders`]). Hash map growth would otherwise
+    /// stall apply for tens of milliseconds at each doubling.
+    pub fn reserve_orders(&self, open_orders: usize) -> io::Result<()> {
+        use std::sync::atomic::Ordering;
+        self.shared
+            .orders_reserved
+            .store(open_orders, Ordering::Relaxed);
+        let mut applied = self.shared.applied.write().map_err(|_| lock_poisoned())?;
+        applied.state.reserve_orders(open_orders);
+        Ok(())
     }
 
     fn observer(&self) -> Option<&Arc<dyn StateMachineObserver>> {
@@ -236,8 +253,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        // The point-in-time copy: the only part of a snapshot apply waits for.
-        let copy = self.read(Applied::clone);
+        // The point-in-time copy: the only part of a snapshot apply waits
+        // for. Frozen, not cloned: no index is copied (see FrozenEngine).
+        let copy = self.read(|applied| SnapshotCopy {
+            state: applied.state.freeze(),
+            last_applied: applied.last_applied,
+            last_membership: applied.last_membership.clone(),
+        });
         SnapshotBuilder {
             store: self.clone(),
             copy: copy.ok(),
@@ -262,7 +284,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 ),
             ));
         }
-        let state = ReplicatedState::decode(body.clone()).map_err(|e| {
+        let mut state = ReplicatedState::decode(body.clone()).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
@@ -271,6 +293,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 ),
             )
         })?;
+        state.reserve_orders(
+            self.shared
+                .orders_reserved
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
         // Keep our own durable copy before switching to it.
         let dir = self.shared.snapshot_dir.clone();
         let own_meta = meta.clone();
@@ -301,10 +328,18 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 }
 
+/// What a snapshot is built from: taken on the apply task, encoded off it.
+#[derive(Debug)]
+struct SnapshotCopy {
+    state: crate::state::FrozenState,
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+}
+
 /// Encodes and writes a snapshot of a point-in-time copy of the state.
 pub struct SnapshotBuilder {
     store: StateMachineStore,
-    copy: Option<Applied>,
+    copy: Option<SnapshotCopy>,
 }
 
 impl fmt::Debug for SnapshotBuilder {

@@ -47,6 +47,9 @@ pub struct LoadArgs {
     /// Seconds to run.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Seconds at the start that are run but not measured.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
     /// Stop after this many operations.
     #[arg(long)]
     count: Option<u64>,
@@ -78,6 +81,9 @@ pub struct LoadArgs {
     /// No progress bar.
     #[arg(long, default_value_t = false)]
     quiet: bool,
+    /// Also print the slowest answer of every second (to find stalls).
+    #[arg(long, default_value_t = false)]
+    timeline: bool,
 }
 
 async fn ensure_instruments(admin: &AdminClient, instruments: u32) -> anyhow::Result<()> {
@@ -142,6 +148,7 @@ pub async fn run(nodes: &[String], admin: &AdminClient, args: LoadArgs) -> anyho
         count_max: args.count,
         inflight_max: args.inflight_max,
         progress: !args.quiet,
+        warmup: Duration::from_secs_f64(args.warmup),
     };
     let report = match args.target {
         TargetArg::Matchengine => {
@@ -171,6 +178,14 @@ pub async fn run(nodes: &[String], admin: &AdminClient, args: LoadArgs) -> anyho
     };
     println!("{}", load::LoadReport::table_header());
     println!("{}", report.table_row(&args.name));
+    if args.timeline {
+        let seconds: Vec<String> = report
+            .timeline_us_max
+            .iter()
+            .map(|us| format!("{:.1}", *us as f64 / 1e3))
+            .collect();
+        println!("slowest answer per second (ms): {}", seconds.join(" "));
+    }
     if let Some(path) = args.json {
         let json = serde_json::to_string_pretty(&report.to_json(&args.name))?;
         std::fs::write(&path, json)?;

@@ -36,6 +36,15 @@ impl ClientError {
         }
     }
 
+    /// Whether the failed call may still have been applied (a write whose
+    /// outcome is unknown). Every other failure means it was not.
+    pub fn maybe_applied(&self) -> bool {
+        match self {
+            ClientError::Status(status) => crate::pool::maybe_applied(status),
+            _ => false,
+        }
+    }
+
     /// The book's reject reason (its proto enum name), when it rejected.
     pub fn reject_reason(&self) -> Option<&str> {
         match self {

@@ -81,7 +81,7 @@ pub(crate) enum Repeat {
 
 /// The attempt may have been applied: the server said the outcome is
 /// unknown, or the request was sent and no answer came.
-fn maybe_applied(status: &tonic::Status) -> bool {
+pub(crate) fn maybe_applied(status: &tonic::Status) -> bool {
     if status.metadata().get(OUTCOME_METADATA).is_some() {
         return true;
     }

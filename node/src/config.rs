@@ -66,6 +66,15 @@ pub struct Config {
     #[arg(long, env = "MATCHENGINE_ADVERTISE_HOST", default_value = "127.0.0.1")]
     pub advertise_host: String,
 
+    /// The Raft address peers use, when it is not <advertise-host>:<raft
+    /// port> (behind a proxy or a NAT).
+    #[arg(long, env = "MATCHENGINE_ADVERTISE_RAFT_ADDR")]
+    pub advertise_raft_addr: Option<String>,
+    /// The local IP outgoing Raft connections come from (default: the
+    /// system's choice). Lets a network filter tell the nodes apart.
+    #[arg(long, env = "MATCHENGINE_RAFT_SOURCE_IP")]
+    pub raft_source_ip: Option<std::net::IpAddr>,
+
     #[arg(long, env = "MATCHENGINE_HEARTBEAT_INTERVAL_MS", default_value_t = 50)]
     pub heartbeat_interval_ms: u64,
     #[arg(
@@ -212,6 +221,7 @@ pub struct ServiceLimits {
     pub events_retained_per_instrument: u32,
     pub raft_rpc_timeout: Duration,
     pub orders_reserved: u32,
+    pub raft_source_ip: Option<std::net::IpAddr>,
 }
 
 impl Default for ServiceLimits {
@@ -226,6 +236,7 @@ impl Default for ServiceLimits {
             events_retained_per_instrument: 65_536,
             raft_rpc_timeout: Duration::from_secs(2),
             orders_reserved: 100_000,
+            raft_source_ip: None,
         }
     }
 }
@@ -354,8 +365,21 @@ impl Config {
             ));
         }
         let host = &self.advertise_host;
+        if let Some(addr) = &self.advertise_raft_addr
+            && !addr
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        {
+            return Err(invalid(
+                "advertise-raft-addr",
+                format!("{addr:?} is not host:port"),
+            ));
+        }
         let record = NodeRecord {
-            raft_addr: format!("{host}:{}", self.raft_listen.port()),
+            raft_addr: self
+                .advertise_raft_addr
+                .clone()
+                .unwrap_or_else(|| format!("{host}:{}", self.raft_listen.port())),
             client_addr: format!("{host}:{}", self.client_listen.port()),
             admin_addr: format!("{host}:{}", self.admin_listen.port()),
         };
@@ -379,6 +403,7 @@ impl Config {
                 events_retained_per_instrument: self.events_retained_per_instrument,
                 raft_rpc_timeout: Duration::from_millis(self.raft_rpc_timeout_ms),
                 orders_reserved: self.orders_reserved.min(self.orders_open_max),
+                raft_source_ip: self.raft_source_ip,
             },
         })
     }

@@ -167,7 +167,11 @@ pub async fn run(
         })));
     }
     let config = Arc::new(settings.raft.to_openraft("matchengine")?);
-    let network = RaftNetwork::new(limits.raft_rpc_timeout, limits.raft_message_bytes_max);
+    let network = RaftNetwork::new(
+        limits.raft_rpc_timeout,
+        limits.raft_message_bytes_max,
+        limits.raft_source_ip,
+    );
     let raft = Raft::new(node_id, config, network, log, state_machine.clone())
         .await
         .map_err(|e| NodeError::Raft(e.to_string()))?;

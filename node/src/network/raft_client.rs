@@ -35,15 +35,21 @@ pub const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct RaftNetwork {
     connect_timeout: Duration,
+    source_ip: Option<std::net::IpAddr>,
     message_bytes_max: usize,
     /// One channel per peer, kept while its address stays the same.
     channels: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
 }
 
 impl RaftNetwork {
-    pub fn new(connect_timeout: Duration, message_bytes_max: usize) -> RaftNetwork {
+    pub fn new(
+        connect_timeout: Duration,
+        message_bytes_max: usize,
+        source_ip: Option<std::net::IpAddr>,
+    ) -> RaftNetwork {
         RaftNetwork {
             connect_timeout,
+            source_ip,
             message_bytes_max,
             channels: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -62,6 +68,7 @@ impl RaftNetwork {
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| format!("bad Raft address {addr:?} for node {target}: {e}"))?
             .connect_timeout(self.connect_timeout)
+            .local_address(self.source_ip)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(1))
             .keep_alive_timeout(Duration::from_secs(3))

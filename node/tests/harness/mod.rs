@@ -4,6 +4,8 @@
 //! killed when the cluster is dropped, even when a test fails.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod proxy;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::net::TcpListener;
@@ -28,6 +30,9 @@ pub struct Ports {
     pub raft: u16,
     pub admin: u16,
     pub metrics: u16,
+    /// With a [`proxy::Network`]: the proxy in front of the Raft port,
+    /// which is what peers are told to use.
+    pub raft_proxy: Option<u16>,
 }
 
 /// A free loopback port below Linux's ephemeral range (32768 and up), so
@@ -67,6 +72,7 @@ impl Ports {
             raft: free_port(),
             admin: free_port(),
             metrics: free_port(),
+            raft_proxy: None,
         }
     }
 
@@ -81,7 +87,7 @@ impl Ports {
     pub fn record(&self, id: u64) -> pb::NodeRecord {
         pb::NodeRecord {
             node_id: id,
-            raft_addr: format!("127.0.0.1:{}", self.raft),
+            raft_addr: format!("127.0.0.1:{}", self.raft_proxy.unwrap_or(self.raft)),
             client_addr: self.client_addr(),
             admin_addr: self.admin_addr(),
         }
@@ -95,6 +101,8 @@ pub struct ProcessCluster {
     children: BTreeMap<u64, Child>,
     /// Extra environment for every node (e.g. snapshot policy).
     pub env: Vec<(String, String)>,
+    /// Proxies in front of the Raft ports, when faults are injected.
+    pub network: Option<proxy::Network>,
 }
 
 impl Drop for ProcessCluster {
@@ -123,7 +131,16 @@ impl ProcessCluster {
             ports: BTreeMap::new(),
             children: BTreeMap::new(),
             env: Vec::new(),
+            network: None,
         }
+    }
+
+    /// A cluster whose Raft links go through [`proxy::Network`], so that
+    /// tests can cut and delay them. Call from within a Tokio runtime.
+    pub fn with_network() -> ProcessCluster {
+        let mut cluster = ProcessCluster::new();
+        cluster.network = Some(proxy::Network::default());
+        cluster
     }
 
     pub fn log_path(&self, id: u64) -> PathBuf {
@@ -132,13 +149,25 @@ impl ProcessCluster {
 
     /// Picks node `id`'s ports now (before it first starts).
     pub fn reserve(&mut self, id: u64) -> Ports {
-        *self.ports.entry(id).or_insert_with(Ports::allocate)
+        if let Some(ports) = self.ports.get(&id) {
+            return *ports;
+        }
+        let mut ports = Ports::allocate();
+        if let Some(network) = &self.network {
+            let proxy_port = free_port();
+            let listener = TcpListener::bind(("127.0.0.1", proxy_port)).expect("proxy port");
+            let target = std::net::SocketAddr::from(([127, 0, 0, 1], ports.raft));
+            network.front(id, listener, target);
+            ports.raft_proxy = Some(proxy_port);
+        }
+        self.ports.insert(id, ports);
+        ports
     }
 
     /// Starts node `id` (again, on the same data and ports, if it ran before).
     pub fn start(&mut self, id: u64) {
         assert!(!self.children.contains_key(&id), "node {id} is running");
-        let ports = *self.ports.entry(id).or_insert_with(Ports::allocate);
+        let ports = self.reserve(id);
         let log = File::options()
             .create(true)
             .append(true)
@@ -169,6 +198,17 @@ impl ProcessCluster {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("log file")))
             .stderr(Stdio::from(log));
+        if let Some(proxy_port) = ports.raft_proxy {
+            command
+                .env(
+                    "MATCHENGINE_RAFT_SOURCE_IP",
+                    proxy::source_ip(id).to_string(),
+                )
+                .env(
+                    "MATCHENGINE_ADVERTISE_RAFT_ADDR",
+                    format!("127.0.0.1:{proxy_port}"),
+                );
+        }
         for (key, value) in &self.env {
             command.env(key, value);
         }

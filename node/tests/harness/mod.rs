@@ -231,6 +231,23 @@ impl ProcessCluster {
         child.wait().expect("reap");
     }
 
+    /// Waits (bounded) for node `id` to exit on its own; returns its status.
+    pub fn wait_exit(&mut self, id: u64) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let child = self.children.get_mut(&id).expect("started node");
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.children.remove(&id);
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node {id} still runs after {WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, then waits (bounded) for a clean exit; returns its status.
     pub fn stop(&mut self, id: u64) -> std::process::ExitStatus {
         let mut child = self.children.remove(&id).expect("running node");

@@ -138,7 +138,7 @@ pub use event::{CancelReason, Event, EventKind};
 pub use instrument::{InstrumentSpec, PRICE_TICKS_LIMIT, QUANTITY_LOTS_LIMIT};
 pub use limits::{LIMIT_VALUE_MAX, Limits, LimitsError};
 pub use reject::RejectReason;
-pub use snapshot::{FrozenEngine, SnapshotError};
+pub use snapshot::{FrozenEngine, SnapshotError, seal_snapshot};
 pub use types::{
     AccountId, ClientOrderId, InstrumentId, OrderId, OrderType, SelfTradePrevention, Side, Symbol,
     TimeInForce,

@@ -112,6 +112,15 @@ impl OrderStore {
         self.clients.reserve(additional + finished_room);
     }
 
+    /// Pre-allocates room for `additional` more open orders only, not the
+    /// finished window: all that a snapshot being decoded can justify (its
+    /// limits alone must not make the decoder allocate gigabytes).
+    pub fn reserve_open(&mut self, additional: usize, placeholder: &RestingOrder) {
+        self.arena.reserve(additional, placeholder);
+        self.index.reserve(additional);
+        self.clients.reserve(additional);
+    }
+
     pub fn open_count(&self) -> usize {
         self.open_count
     }

@@ -224,3 +224,48 @@ fn a_frozen_copy_encodes_the_same_bytes_and_ignores_later_changes() {
     engine.encode_snapshot(&mut now);
     assert_ne!(now, expected, "the later commands changed the engine");
 }
+
+#[test]
+fn sealing_a_body_gives_the_snapshot_and_a_sealed_mutation_reaches_the_decoder() {
+    let mut engine = Engine::new(small_limits()).unwrap();
+    run(&mut engine, &busy_commands(120, 5));
+    let mut bytes = Vec::new();
+    engine.encode_snapshot(&mut bytes);
+    let mut sealed = bytes[..bytes.len() - 8].to_vec();
+    matchengine_book::seal_snapshot(&mut sealed);
+    assert_eq!(sealed, bytes);
+    // Byte 7 starts the limits: zero instruments_max is invalid, and the
+    // decoder, not the checksum, must be the one to say so.
+    let mut body = bytes[..bytes.len() - 8].to_vec();
+    body[7] = 0;
+    matchengine_book::seal_snapshot(&mut body);
+    assert_eq!(
+        Engine::decode_snapshot(&body).err(),
+        Some(SnapshotError::Invalid("limits out of range"))
+    );
+}
+
+#[test]
+fn decoding_allocates_for_what_the_snapshot_holds_not_for_its_limits() {
+    // Found by the book_snapshot fuzz target once it got past the checksum:
+    // the decoder reserved the whole finished window its limits allowed
+    // (2^30 entries, gigabytes) before reading a single order.
+    let limits = Limits {
+        instruments_max: matchengine_book::LIMIT_VALUE_MAX,
+        orders_open_max: matchengine_book::LIMIT_VALUE_MAX,
+        orders_per_account_max: matchengine_book::LIMIT_VALUE_MAX,
+        price_levels_per_side_max: matchengine_book::LIMIT_VALUE_MAX,
+        finished_orders_retained_max: matchengine_book::LIMIT_VALUE_MAX,
+    };
+    let mut engine = Engine::new(limits).unwrap();
+    run(&mut engine, &busy_commands(50, 13));
+    let mut bytes = Vec::new();
+    engine.encode_snapshot(&mut bytes);
+    let restored = Engine::decode_snapshot(&bytes).unwrap();
+    assert_eq!(restored.digest(), engine.digest());
+    assert!(
+        restored.memory_bytes() < 64 << 20,
+        "a small snapshot took {} bytes",
+        restored.memory_bytes()
+    );
+}

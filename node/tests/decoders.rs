@@ -1,6 +1,7 @@
 //! Every decoder of bytes that come from outside the process (peers, disk,
 //! clients) on random and mutated input: an error, never a panic. (The
-//! book's own decoders are fuzzed with cargo fuzz: scripts/fuzz.)
+//! book's snapshot decoder and the command batch decoder are also fuzzed
+//! with cargo fuzz: scripts/fuzz.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;

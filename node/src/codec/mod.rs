@@ -1,34 +1,14 @@
 //! Conversions between the wire and log contract (`matchengine-proto`) and
 //! the node's Rust types. Decoding validates every field and never panics:
 //! a malformed message is a [`CodecError`] naming the field.
+//!
+//! The book's messages and [`CodecError`] live in the pure
+//! `matchengine-codec` crate (fuzzed on its own, without RocksDB) and are
+//! re-exported here under their old paths; the Raft conversions, which need
+//! openraft's types, stay in this crate.
 
-pub mod book;
+pub(crate) use matchengine_codec::required;
+pub use matchengine_codec::{CodecError, book};
+
 pub mod raft;
 pub mod raft_rpc;
-
-/// A message that does not describe a valid value.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CodecError {
-    #[error("missing field {0}")]
-    Missing(&'static str),
-    #[error("field {field} has an unknown value {value}")]
-    UnknownEnum { field: &'static str, value: i32 },
-    #[error("field {field} is invalid: {reason}")]
-    Invalid {
-        field: &'static str,
-        reason: &'static str,
-    },
-    #[error("cannot decode: {0}")]
-    Decode(String),
-}
-
-impl From<prost::DecodeError> for CodecError {
-    fn from(error: prost::DecodeError) -> Self {
-        CodecError::Decode(error.to_string())
-    }
-}
-
-/// Takes a required message field.
-pub(crate) fn required<T>(value: Option<T>, field: &'static str) -> Result<T, CodecError> {
-    value.ok_or(CodecError::Missing(field))
-}

@@ -3,7 +3,7 @@
 use matchengine_book as book;
 use matchengine_proto::v1 as pb;
 
-use super::{CodecError, required};
+use crate::{CodecError, required};
 
 pub fn side_to_pb(side: book::Side) -> pb::Side {
     match side {

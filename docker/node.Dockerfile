@@ -24,5 +24,5 @@ ENV MATCHENGINE_DATA_DIR=/var/lib/matchengine \
     MATCHENGINE_LOG_FORMAT=json
 VOLUME ["/var/lib/matchengine"]
 # client, raft, admin, metrics
-EXPOSE 7000 7001 7002 9100
+EXPOSE 7000 7001 7002 7003 9100
 ENTRYPOINT ["/usr/local/bin/matchengine-node"]

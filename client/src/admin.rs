@@ -3,10 +3,9 @@
 
 use matchengine_proto::v1 as pb;
 use matchengine_proto::v1::admin_client::AdminClient as RawAdminClient;
-use tonic::transport::Channel;
 
 use crate::error::ClientError;
-use crate::pool::{Pool, RetryPolicy, request};
+use crate::pool::{ConnectOptions, Pool, RetryPolicy, Transport, request};
 
 /// A handle to a cluster's admin API; clones share connections.
 #[derive(Clone, Debug)]
@@ -14,7 +13,7 @@ pub struct AdminClient {
     pool: Pool,
 }
 
-fn api(channel: Channel) -> RawAdminClient<Channel> {
+fn api(channel: Transport) -> RawAdminClient<Transport> {
     RawAdminClient::new(channel)
 }
 
@@ -28,8 +27,16 @@ impl AdminClient {
         addrs: Vec<String>,
         policy: RetryPolicy,
     ) -> Result<AdminClient, ClientError> {
+        AdminClient::connect(addrs, policy.into())
+    }
+
+    /// A client with TLS and/or a token (see [`ConnectOptions`]).
+    pub fn connect(
+        addrs: Vec<String>,
+        options: ConnectOptions,
+    ) -> Result<AdminClient, ClientError> {
         Ok(AdminClient {
-            pool: Pool::new(addrs, policy)?,
+            pool: Pool::new(addrs, options)?,
         })
     }
 
@@ -40,7 +47,7 @@ impl AdminClient {
 
     async fn on_node<T, F, Fut>(&self, addr: &str, call: F) -> Result<T, ClientError>
     where
-        F: FnOnce(RawAdminClient<Channel>, std::time::Duration) -> Fut,
+        F: FnOnce(RawAdminClient<Transport>, std::time::Duration) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let client = api(self.pool.channel(addr)?);

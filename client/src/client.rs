@@ -4,11 +4,10 @@ use std::time::Duration;
 
 use matchengine_proto::v1 as pb;
 use matchengine_proto::v1::client_client::ClientClient;
-use tonic::transport::Channel;
 
 use crate::error::ClientError;
 use crate::events::EventSubscription;
-use crate::pool::{Pool, RetryPolicy, request};
+use crate::pool::{ConnectOptions, Pool, RetryPolicy, Transport, request};
 
 /// Largest response the client accepts.
 const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
@@ -19,7 +18,7 @@ pub struct Client {
     pool: Pool,
 }
 
-fn api(channel: Channel) -> ClientClient<Channel> {
+fn api(channel: Transport) -> ClientClient<Transport> {
     ClientClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX)
 }
 
@@ -48,15 +47,20 @@ impl Client {
     }
 
     pub fn with_policy(addrs: Vec<String>, policy: RetryPolicy) -> Result<Client, ClientError> {
+        Client::connect(addrs, policy.into())
+    }
+
+    /// A client with TLS and/or a token (see [`ConnectOptions`]).
+    pub fn connect(addrs: Vec<String>, options: ConnectOptions) -> Result<Client, ClientError> {
         Ok(Client {
-            pool: Pool::new(addrs, policy)?,
+            pool: Pool::new(addrs, options)?,
         })
     }
 
     /// Reads go to the leader when linearizable, to any node when stale.
     async fn read<T, F, Fut>(&self, consistency: Consistency, call: F) -> Result<T, ClientError>
     where
-        F: Fn(Channel, Duration) -> Fut,
+        F: Fn(Transport, Duration) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         match consistency {
@@ -236,7 +240,7 @@ impl Client {
     }
 
     /// The raw generated client for one node (tests and tools).
-    pub fn node(&self, addr: &str) -> Result<ClientClient<Channel>, ClientError> {
+    pub fn node(&self, addr: &str) -> Result<ClientClient<Transport>, ClientError> {
         Ok(api(self.pool.channel(addr)?))
     }
 }

@@ -50,7 +50,7 @@ pub use client::Client;
 pub use error::ClientError;
 pub use events::EventSubscription;
 pub use matchengine_proto::v1 as pb;
-pub use pool::RetryPolicy;
+pub use pool::{ConnectOptions, RetryPolicy, TlsOptions, Token, Transport};
 
 /// The metadata key a follower uses to name the leader's address.
 pub const LEADER_METADATA: &str = "x-matchengine-leader";

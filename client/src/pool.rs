@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::error::ClientError;
 use crate::{LEADER_METADATA, OUTCOME_METADATA};
@@ -31,11 +32,153 @@ impl Default for RetryPolicy {
     }
 }
 
+/// How the library reaches a cluster: retries, TLS, and the admin token.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    pub policy: RetryPolicy,
+    /// TLS to every node; plaintext when `None`.
+    pub tls: Option<TlsOptions>,
+    /// Sent as `authorization: Bearer <token>` on every call (the admin
+    /// API requires it when the cluster has a token).
+    pub token: Option<Token>,
+}
+
+impl From<RetryPolicy> for ConnectOptions {
+    /// Plaintext, no token.
+    fn from(policy: RetryPolicy) -> Self {
+        ConnectOptions {
+            policy,
+            ..ConnectOptions::default()
+        }
+    }
+}
+
+/// A bearer token; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl Token {
+    /// Reads a token file: one line, surrounding whitespace ignored.
+    pub fn from_file(path: &std::path::Path) -> Result<Token, ClientError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ClientError::Config(format!("reading {}: {e}", path.display())))?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(ClientError::Config(format!(
+                "{} holds no token",
+                path.display()
+            )));
+        }
+        Ok(Token(token.to_string()))
+    }
+}
+
+/// TLS to the nodes, from PEM.
+#[derive(Clone)]
+pub struct TlsOptions {
+    /// The CA bundle the nodes' certificates chain to.
+    pub ca_pem: Vec<u8>,
+    /// A certificate and key to present; the admin API requires one.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// The name the nodes' certificates carry, when it is not the host
+    /// dialled.
+    pub server_name: Option<String>,
+}
+
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("identity", &self.identity.is_some())
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsOptions {
+    /// Reads the CA bundle and, when both are given, a certificate and key.
+    pub fn from_files(
+        ca: &std::path::Path,
+        identity: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> Result<TlsOptions, ClientError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path)
+                .map_err(|e| ClientError::Config(format!("reading {}: {e}", path.display())))
+        };
+        Ok(TlsOptions {
+            ca_pem: read(ca)?,
+            identity: match identity {
+                Some((cert, key)) => Some((read(cert)?, read(key)?)),
+                None => None,
+            },
+            server_name: None,
+        })
+    }
+
+    fn config(&self) -> ClientTlsConfig {
+        let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.ca_pem));
+        if let Some((cert, key)) = &self.identity {
+            config = config.identity(Identity::from_pem(cert, key));
+        }
+        if let Some(name) = &self.server_name {
+            config = config.domain_name(name.clone());
+        }
+        config
+    }
+}
+
+/// Adds the token to every request.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    authorization: Option<tonic::metadata::AsciiMetadataValue>,
+}
+
+impl Credentials {
+    fn new(token: Option<&Token>) -> Result<Credentials, ClientError> {
+        let authorization = token
+            .map(|Token(token)| {
+                let mut value: tonic::metadata::AsciiMetadataValue =
+                    format!("Bearer {token}").parse().map_err(|_| {
+                        ClientError::Config("the token has characters metadata cannot carry".into())
+                    })?;
+                // Kept out of debug output and HPACK's dynamic table.
+                value.set_sensitive(true);
+                Ok(value)
+            })
+            .transpose()?;
+        Ok(Credentials { authorization })
+    }
+}
+
+impl tonic::service::Interceptor for Credentials {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A connection to one node, carrying the credentials.
+pub type Transport = InterceptedService<Channel, Credentials>;
+
 /// Channels to known nodes and which one leads, as last learned.
 #[derive(Clone, Debug)]
 pub(crate) struct Pool {
     seeds: Vec<String>,
     policy: RetryPolicy,
+    tls: Option<TlsOptions>,
+    credentials: Credentials,
     inner: Arc<Mutex<PoolState>>,
 }
 
@@ -47,19 +190,24 @@ struct PoolState {
     next_seed: usize,
 }
 
-fn channel_for(addr: &str) -> Result<Channel, ClientError> {
-    let uri = if addr.starts_with("http://") || addr.starts_with("https://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    Ok(Endpoint::from_shared(uri)
+fn channel_for(addr: &str, tls: Option<&TlsOptions>) -> Result<Channel, ClientError> {
+    let host_port = addr
+        .strip_prefix("http://")
+        .or_else(|| addr.strip_prefix("https://"))
+        .unwrap_or(addr);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{host_port}"))
         .map_err(|e| ClientError::Config(format!("bad address {addr:?}: {e}")))?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(5))
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+        .keep_alive_while_idle(true);
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls.config())
+            .map_err(|e| ClientError::Config(format!("TLS for {addr}: {e}")))?;
+    }
+    Ok(endpoint.connect_lazy())
 }
 
 /// Whether a failed attempt should move to another node.
@@ -124,17 +272,19 @@ fn next_after(status: &tonic::Status, repeat: Repeat) -> Next {
 }
 
 impl Pool {
-    pub fn new(seeds: Vec<String>, policy: RetryPolicy) -> Result<Pool, ClientError> {
+    pub fn new(seeds: Vec<String>, options: ConnectOptions) -> Result<Pool, ClientError> {
         if seeds.is_empty() {
             return Err(ClientError::Config("no node addresses given".into()));
         }
         let mut channels = HashMap::new();
         for seed in &seeds {
-            channels.insert(seed.clone(), channel_for(seed)?);
+            channels.insert(seed.clone(), channel_for(seed, options.tls.as_ref())?);
         }
         Ok(Pool {
             seeds,
-            policy,
+            policy: options.policy,
+            credentials: Credentials::new(options.token.as_ref())?,
+            tls: options.tls,
             inner: Arc::new(Mutex::new(PoolState {
                 channels,
                 ..PoolState::default()
@@ -157,15 +307,18 @@ impl Pool {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The channel to `addr`, created on first use.
-    pub fn channel(&self, addr: &str) -> Result<Channel, ClientError> {
+    /// The connection to `addr`, created on first use.
+    pub fn channel(&self, addr: &str) -> Result<Transport, ClientError> {
         let mut state = self.state();
-        if let Some(channel) = state.channels.get(addr) {
-            return Ok(channel.clone());
-        }
-        let channel = channel_for(addr)?;
-        state.channels.insert(addr.to_string(), channel.clone());
-        Ok(channel)
+        let channel = match state.channels.get(addr) {
+            Some(channel) => channel.clone(),
+            None => {
+                let channel = channel_for(addr, self.tls.as_ref())?;
+                state.channels.insert(addr.to_string(), channel.clone());
+                channel
+            }
+        };
+        Ok(InterceptedService::new(channel, self.credentials.clone()))
     }
 
     /// The node to try: the known leader, else the next seed.
@@ -195,7 +348,7 @@ impl Pool {
     /// have been applied is retried only when `repeat` says it is safe.
     pub async fn leader_call<T, F, Fut>(&self, repeat: Repeat, call: F) -> Result<T, ClientError>
     where
-        F: Fn(Channel, Duration) -> Fut,
+        F: Fn(Transport, Duration) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let deadline = Instant::now() + self.policy.deadline;
@@ -236,7 +389,7 @@ impl Pool {
     /// starting with the known leader.
     pub async fn any_call<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
     where
-        F: Fn(Channel, Duration) -> Fut,
+        F: Fn(Transport, Duration) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let deadline = Instant::now() + self.policy.deadline;

@@ -13,6 +13,7 @@ use crate::kv::KvLimits;
 use crate::raft_config::RaftSettings;
 use crate::raft_types::{NodeId, NodeRecord};
 use crate::state::StateLimits;
+use crate::tls::TlsFiles;
 
 #[derive(Clone, Debug, Parser)]
 #[command(
@@ -167,6 +168,45 @@ pub struct Config {
     #[arg(long, env = "MATCHENGINE_KV_KEYS_MAX", default_value_t = KvLimits::default().keys_max)]
     pub kv_keys_max: u32,
 
+    /// PEM certificate (with its chain) this node presents on its client,
+    /// admin and Raft ports and to its peers. With --tls-key and --tls-ca
+    /// it turns TLS on for every port; the admin and Raft ports then
+    /// require a client certificate from the CA.
+    #[arg(long, env = "MATCHENGINE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "MATCHENGINE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle that peers', operators' and admins' certificates must
+    /// chain to.
+    #[arg(long, env = "MATCHENGINE_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// How often the TLS files are read again; changed files apply to new
+    /// connections without a restart.
+    #[arg(
+        long,
+        env = "MATCHENGINE_TLS_RELOAD_INTERVAL_MS",
+        default_value_t = 10_000
+    )]
+    pub tls_reload_interval_ms: u64,
+    /// A file holding the token admin calls must carry as
+    /// `authorization: Bearer <token>` (with or without TLS).
+    #[arg(long, env = "MATCHENGINE_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Serve the admin API to anyone who can reach it: neither TLS nor a
+    /// token. For local development only; without TLS, a token or this
+    /// flag the node refuses to start.
+    #[arg(long, env = "MATCHENGINE_ADMIN_INSECURE", default_value_t = false)]
+    pub admin_insecure: bool,
+    /// Plaintext gRPC health checks only (service "" = live,
+    /// "matchengine.v1.Client" = ready), for probes that cannot speak TLS.
+    #[arg(
+        long,
+        env = "MATCHENGINE_HEALTH_LISTEN",
+        default_value = "0.0.0.0:7003"
+    )]
+    pub health_listen: SocketAddr,
+
     /// Log format: text or json.
     #[arg(long, env = "MATCHENGINE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -202,11 +242,28 @@ pub struct NodeSettings {
     pub raft_listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub metrics_listen: SocketAddr,
+    pub health_listen: SocketAddr,
+    pub security: Security,
     /// What this node registers in the membership.
     pub record: NodeRecord,
     pub raft: RaftSettings,
     pub state_limits: StateLimits,
     pub limits: ServiceLimits,
+}
+
+/// Who may talk to the node, and over what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Security {
+    /// TLS on every gRPC port but health.
+    pub tls: Option<TlsSettings>,
+    /// The admin API's bearer token, read at start.
+    pub admin_token_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub files: TlsFiles,
+    pub reload_interval: Duration,
 }
 
 /// Bounds on the node's own queues and messages (not replicated).
@@ -290,6 +347,7 @@ impl Config {
             ("raft-listen", self.raft_listen),
             ("admin-listen", self.admin_listen),
             ("metrics-listen", self.metrics_listen),
+            ("health-listen", self.health_listen),
         ];
         for (i, (flag, addr)) in ports.iter().enumerate() {
             if ports[..i].iter().any(|(_, other)| other == addr) {
@@ -364,6 +422,7 @@ impl Config {
                 "a key and value of the maximum sizes must fit in --client-message-bytes-max",
             ));
         }
+        let security = self.security()?;
         let host = &self.advertise_host;
         if let Some(addr) = &self.advertise_raft_addr
             && !addr
@@ -390,6 +449,8 @@ impl Config {
             raft_listen: self.raft_listen,
             admin_listen: self.admin_listen,
             metrics_listen: self.metrics_listen,
+            health_listen: self.health_listen,
+            security,
             record,
             raft,
             state_limits: StateLimits { book, kv },
@@ -409,6 +470,51 @@ impl Config {
     }
 }
 
+impl Config {
+    fn security(&self) -> Result<Security, ConfigError> {
+        let tls = match (&self.tls_cert, &self.tls_key, &self.tls_ca) {
+            (None, None, None) => None,
+            (Some(cert), Some(key), Some(ca)) => {
+                if self.tls_reload_interval_ms < 100 {
+                    return Err(invalid("tls-reload-interval-ms", "must be at least 100"));
+                }
+                Some(TlsSettings {
+                    files: TlsFiles {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                        ca: ca.clone(),
+                    },
+                    reload_interval: Duration::from_millis(self.tls_reload_interval_ms),
+                })
+            }
+            (cert, key, _) => {
+                let missing = if cert.is_none() {
+                    "tls-cert"
+                } else if key.is_none() {
+                    "tls-key"
+                } else {
+                    "tls-ca"
+                };
+                return Err(invalid(
+                    missing,
+                    "TLS needs all of --tls-cert, --tls-key and --tls-ca",
+                ));
+            }
+        };
+        if tls.is_none() && self.admin_token_file.is_none() && !self.admin_insecure {
+            return Err(invalid(
+                "admin-token-file",
+                "the admin API would accept anyone: give --tls-cert/--tls-key/--tls-ca \
+                 (mutual TLS), --admin-token-file, or --admin-insecure for local development",
+            ));
+        }
+        Ok(Security {
+            tls,
+            admin_token_file: self.admin_token_file.clone(),
+        })
+    }
+}
+
 fn flag_of_raft_setting(setting: &str) -> &'static str {
     match setting {
         "heartbeat_interval_ms" => "heartbeat-interval-ms",
@@ -424,9 +530,54 @@ fn flag_of_raft_setting(setting: &str) -> &'static str {
 mod tests {
     use super::*;
 
+    /// Flags as given, with an open admin API unless they say otherwise.
     fn parse(args: &[&str]) -> Config {
+        let mut config = parse_exactly(args);
+        config.admin_insecure |= config.tls_cert.is_none() && config.admin_token_file.is_none();
+        config
+    }
+
+    fn parse_exactly(args: &[&str]) -> Config {
         Config::try_parse_from(std::iter::once("matchengine-node").chain(args.iter().copied()))
             .unwrap()
+    }
+
+    #[test]
+    fn the_admin_api_is_never_open_by_accident() {
+        let error = parse_exactly(&["--node-id", "1"])
+            .settings(None)
+            .unwrap_err();
+        assert_eq!(error.flag, "admin-token-file");
+        assert!(error.reason.contains("--admin-insecure"), "{error}");
+        for ok in [
+            &["--node-id", "1", "--admin-insecure"][..],
+            &["--node-id", "1", "--admin-token-file", "/t"],
+            &[
+                "--node-id",
+                "1",
+                "--tls-cert",
+                "/c",
+                "--tls-key",
+                "/k",
+                "--tls-ca",
+                "/a",
+            ],
+        ] {
+            let settings = parse_exactly(ok).settings(None).unwrap();
+            assert_eq!(settings.security.tls.is_some(), ok.contains(&"--tls-ca"));
+        }
+    }
+
+    #[test]
+    fn tls_needs_all_three_files() {
+        let error = parse_exactly(&["--node-id", "1", "--tls-cert", "/c", "--tls-ca", "/a"])
+            .settings(None)
+            .unwrap_err();
+        assert_eq!(error.flag, "tls-key");
+        let error = parse_exactly(&["--node-id", "1", "--tls-key", "/k"])
+            .settings(None)
+            .unwrap_err();
+        assert_eq!(error.flag, "tls-cert");
     }
 
     #[test]

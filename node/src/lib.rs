@@ -25,3 +25,4 @@ pub mod raft_types;
 pub mod server;
 pub mod state;
 pub mod storage;
+pub mod tls;

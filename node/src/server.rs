@@ -1,5 +1,5 @@
-//! Wiring: opens the storage, starts Raft, the proposer and the four
-//! servers (client, admin, Raft, metrics), and shuts them down in order.
+//! Wiring: opens the storage, starts Raft, the proposer and the five
+//! servers (client, admin, Raft, health, metrics), and shuts them down in order.
 //!
 //! Data directory layout: `raft-log/` (RocksDB: log, vote, committed),
 //! `snapshots/` (the newest snapshot file), `incoming-snapshots/` (partial
@@ -10,22 +10,31 @@
 //! a leader hands leadership to the most caught-up voter and waits for it
 //! to take over; then Raft stops (the log store syncs what it holds) and
 //! the Raft and metrics servers close.
+//!
+//! Fatal errors: when Raft stops on its own (a storage error such as a full
+//! disk, which names the file), the node logs it and exits non-zero at
+//! once, so that its supervisor restarts it; it never stays up serving
+//! nothing.
+//!
+//! Security: see [`crate::tls`] (TLS on the client, admin and Raft ports)
+//! and [`crate::api::auth`] (who may call the admin API). Health checks
+//! also have their own plaintext port, for probes that cannot speak TLS.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use matchengine_proto::v1 as pb;
 use openraft::ServerState;
 use openraft::async_runtime::WatchReceiver;
 use openraft::storage::RaftLogStorage;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tower::util::MapResponseLayer;
 
+use crate::api::auth::{self, AdminAuth};
 use crate::api::{ApiContext, admin::AdminService, client::ClientService, oversize};
 use crate::batch::CommandOutcome;
 use crate::config::NodeSettings;
@@ -37,6 +46,7 @@ use crate::proposer::Proposer;
 use crate::raft_types::{LogId, Raft};
 use crate::state::ReplicatedState;
 use crate::storage::{FsyncObserver, LogStore, StateMachineObserver, StateMachineStore};
+use crate::tls::{PortPolicy, TlsWatch, incoming};
 
 /// How long stopping servers may wait for requests still in flight.
 const SERVER_DRAIN_MAX: Duration = Duration::from_secs(2);
@@ -67,6 +77,14 @@ pub enum NodeError {
     Metrics(#[from] crate::metrics::MetricsError),
     #[error("starting Raft: {0}")]
     Raft(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    AdminToken(#[from] crate::api::auth::TokenError),
+    /// Raft's core stopped without being asked to (a storage error or a
+    /// panic); the process must exit so that it is restarted.
+    #[error("Raft stopped: {0}")]
+    RaftStopped(openraft::errors::Fatal<crate::raft_types::TypeConfig>),
     #[error("gRPC reflection: {0}")]
     Reflection(String),
     #[error("the {what} server failed: {source}")]
@@ -99,22 +117,41 @@ impl StateMachineObserver for NodeObserver {
     }
 }
 
+/// The TLS configurations (reloaded from the files) and the admin API's
+/// check, with a log line saying which protections are on.
+fn security(
+    security: &crate::config::Security,
+) -> Result<(Option<TlsWatch>, AdminAuth), NodeError> {
+    let tls = match &security.tls {
+        Some(settings) => {
+            let (watch, _reloading) =
+                crate::tls::watch_files(settings.files.clone(), settings.reload_interval)?;
+            Some(watch)
+        }
+        None => None,
+    };
+    let token = security
+        .admin_token_file
+        .as_deref()
+        .map(auth::read_token)
+        .transpose()?;
+    let admin = match (tls.is_some(), token.is_some()) {
+        (true, true) => "mutual TLS and a token",
+        (true, false) => "mutual TLS",
+        (false, true) => "a token (no TLS)",
+        (false, false) => "nothing (--admin-insecure)",
+    };
+    if tls.is_none() && token.is_none() {
+        tracing::warn!("the admin API is open to anyone who can reach it (--admin-insecure)");
+    }
+    tracing::info!(tls = tls.is_some(), admin_requires = admin, "security");
+    Ok((tls, AdminAuth::new(token)))
+}
+
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, NodeError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| NodeError::Bind { what, addr, source })
-}
-
-/// Accepted connections with Nagle off: small messages go out at once.
-fn incoming(
-    listener: TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    TcpListenerStream::new(listener).map(|stream| {
-        if let Ok(stream) = &stream {
-            let _ = stream.set_nodelay(true);
-        }
-        stream
-    })
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {
@@ -132,6 +169,8 @@ pub async fn run(
     let client_listener = bind("the client API", settings.client_listen).await?;
     let admin_listener = bind("the admin API", settings.admin_listen).await?;
     let raft_listener = bind("Raft", settings.raft_listen).await?;
+    let health_listener = bind("health checks", settings.health_listen).await?;
+    let (tls, admin_auth) = security(&settings.security)?;
     let metrics_listener_addr = settings.metrics_listen;
 
     std::fs::create_dir_all(&settings.data_dir).map_err(|source| NodeError::Dir {
@@ -171,6 +210,7 @@ pub async fn run(
         limits.raft_rpc_timeout,
         limits.raft_message_bytes_max,
         limits.raft_source_ip,
+        tls.clone(),
     );
     let raft = Raft::new(node_id, config, network, log, state_machine.clone())
         .await
@@ -222,7 +262,7 @@ pub async fn run(
     };
 
     let (reporter, health_service) = tonic_health::server::health_reporter();
-    let health_task = tokio::spawn(health::track(raft.clone(), readiness, reporter.clone()));
+    let readiness_task = tokio::spawn(health::track(raft.clone(), readiness, reporter.clone()));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(matchengine_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -239,16 +279,33 @@ pub async fn run(
         )
         .add_service(health_service.clone())
         .add_service(reflection.clone())
-        .serve_with_incoming_shutdown(incoming(client_listener), stopped(stop_api_rx.clone()));
+        .serve_with_incoming_shutdown(
+            incoming(
+                client_listener,
+                tls.clone()
+                    .map(|t| (t, PortPolicy::ClientCertificateOptional)),
+                "client",
+            ),
+            stopped(stop_api_rx.clone()),
+        );
     let admin_server = Server::builder()
         .layer(MapResponseLayer::new(oversize::rewrite))
-        .add_service(
+        .add_service(InterceptedService::new(
             pb::admin_server::AdminServer::new(AdminService::new(context.clone()))
                 .max_decoding_message_size(message_max),
-        )
-        .add_service(health_service)
+            admin_auth,
+        ))
+        .add_service(health_service.clone())
         .add_service(reflection)
-        .serve_with_incoming_shutdown(incoming(admin_listener), stopped(stop_api_rx));
+        .serve_with_incoming_shutdown(
+            incoming(
+                admin_listener,
+                tls.clone()
+                    .map(|t| (t, PortPolicy::ClientCertificateRequired)),
+                "admin",
+            ),
+            stopped(stop_api_rx),
+        );
     let raft_service = RaftService::new(raft.clone(), settings.data_dir.join("incoming-snapshots"))
         .map_err(|source| NodeError::Dir {
             path: settings
@@ -264,7 +321,21 @@ pub async fn run(
                 .max_decoding_message_size(limits.raft_message_bytes_max)
                 .max_encoding_message_size(limits.raft_message_bytes_max),
         )
-        .serve_with_incoming_shutdown(incoming(raft_listener), stopped(stop_raft_rx.clone()));
+        .serve_with_incoming_shutdown(
+            incoming(
+                raft_listener,
+                tls.map(|t| (t, PortPolicy::ClientCertificateRequired)),
+                "raft",
+            ),
+            stopped(stop_raft_rx.clone()),
+        );
+    // Probes keep their answers until Raft has stopped.
+    let health_server = Server::builder()
+        .add_service(health_service)
+        .serve_with_incoming_shutdown(
+            incoming(health_listener, None, "health"),
+            stopped(stop_raft_rx.clone()),
+        );
     let refresh: Arc<dyn Fn() + Send + Sync> = {
         let (metrics, raft, proposer) = (Arc::clone(&metrics), raft.clone(), proposer.clone());
         Arc::new(move || metrics.refresh(&raft, &log_stats, proposer.inflight_commands()))
@@ -279,8 +350,31 @@ pub async fn run(
     let client_task = tokio::spawn(client_server);
     let admin_task = tokio::spawn(admin_server);
     let raft_task = tokio::spawn(raft_server);
+    let health_task = tokio::spawn(health_server);
 
-    shutdown.await;
+    // Raft stops by itself only on a fatal error, e.g. a log write that
+    // failed on a full disk. Left up, the node would answer status calls
+    // and serve nothing, forever; exiting non-zero gets it restarted.
+    let mut raft_metrics = raft.metrics();
+    let raft_failed = async move {
+        loop {
+            let running = raft_metrics.borrow_watched().running_state.clone();
+            if let Err(fatal) = running {
+                return fatal;
+            }
+            // The sender is dropped when the core task ends, even by a panic.
+            if raft_metrics.changed().await.is_err() {
+                return openraft::errors::Fatal::Panicked;
+            }
+        }
+    };
+    tokio::select! {
+        () = shutdown => {}
+        fatal = raft_failed => {
+            tracing::error!(error = %fatal, "Raft stopped on a fatal error; exiting");
+            return Err(NodeError::RaftStopped(fatal));
+        }
+    }
     tracing::info!("shutting down: no more client or admin requests");
     reporter
         .set_service_status(
@@ -300,6 +394,7 @@ pub async fn run(
         ("client", client_task),
         ("admin", admin_task),
         ("raft", raft_task),
+        ("health", health_task),
     ] {
         // Graceful shutdown waits for requests in flight; a leader's
         // replication stream into this node never ends by itself, so the
@@ -321,7 +416,7 @@ pub async fn run(
         Ok(Ok(Ok(()))) => {}
         Err(_) => metrics_server.abort(),
     }
-    health_task.abort();
+    readiness_task.abort();
     tracing::info!("node stopped");
     Ok(())
 }

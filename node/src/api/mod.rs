@@ -4,6 +4,7 @@
 //! state or hand commands to the proposer; they never touch storage.
 
 pub mod admin;
+pub mod auth;
 pub mod client;
 pub mod convert;
 pub mod error;

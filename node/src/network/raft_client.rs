@@ -25,6 +25,7 @@ use crate::codec::raft::{snapshot_meta_to_pb, vote_from_pb, vote_to_pb};
 use crate::codec::raft_rpc::*;
 use crate::raft_types::{NodeId, NodeRecord, TypeConfig, Vote};
 use crate::storage::SnapshotFile;
+use crate::tls::{PeerConnector, TlsWatch};
 
 type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>;
 
@@ -37,6 +38,8 @@ pub struct RaftNetwork {
     connect_timeout: Duration,
     source_ip: Option<std::net::IpAddr>,
     message_bytes_max: usize,
+    /// Mutual TLS to peers, when the node has a certificate.
+    tls: Option<TlsWatch>,
     /// One channel per peer, kept while its address stays the same.
     channels: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
 }
@@ -46,11 +49,13 @@ impl RaftNetwork {
         connect_timeout: Duration,
         message_bytes_max: usize,
         source_ip: Option<std::net::IpAddr>,
+        tls: Option<TlsWatch>,
     ) -> RaftNetwork {
         RaftNetwork {
             connect_timeout,
             source_ip,
             message_bytes_max,
+            tls,
             channels: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -65,15 +70,19 @@ impl RaftNetwork {
         {
             return Ok(channel.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| format!("bad Raft address {addr:?} for node {target}: {e}"))?
             .connect_timeout(self.connect_timeout)
             .local_address(self.source_ip)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(1))
             .keep_alive_timeout(Duration::from_secs(3))
-            .keep_alive_while_idle(true)
-            .connect_lazy();
+            .keep_alive_while_idle(true);
+        let channel = match &self.tls {
+            Some(tls) => endpoint
+                .connect_with_connector_lazy(PeerConnector::new(self.source_ip, tls.clone())),
+            None => endpoint.connect_lazy(),
+        };
         channels.insert(target, (addr.to_string(), channel.clone()));
         Ok(channel)
     }

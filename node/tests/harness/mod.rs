@@ -4,6 +4,7 @@
 //! killed when the cluster is dropped, even when a test fails.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod pki;
 pub mod proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +17,7 @@ use std::time::Duration;
 use matchengine_client::client::Consistency;
 pub use matchengine_client::orders::gtc as limit;
 use matchengine_client::pb;
-use matchengine_client::{AdminClient, Client, RetryPolicy};
+use matchengine_client::{AdminClient, Client, ConnectOptions, RetryPolicy};
 use tempfile::TempDir;
 use tokio::time::Instant;
 
@@ -30,6 +31,7 @@ pub struct Ports {
     pub raft: u16,
     pub admin: u16,
     pub metrics: u16,
+    pub health: u16,
     /// With a [`proxy::Network`]: the proxy in front of the Raft port,
     /// which is what peers are told to use.
     pub raft_proxy: Option<u16>,
@@ -72,6 +74,7 @@ impl Ports {
             raft: free_port(),
             admin: free_port(),
             metrics: free_port(),
+            health: free_port(),
             raft_proxy: None,
         }
     }
@@ -103,6 +106,9 @@ pub struct ProcessCluster {
     pub env: Vec<(String, String)>,
     /// Proxies in front of the Raft ports, when faults are injected.
     pub network: Option<proxy::Network>,
+    /// TLS and token for [`ProcessCluster::client`] and
+    /// [`ProcessCluster::admin`] (plaintext by default).
+    pub connect: ConnectOptions,
 }
 
 impl Drop for ProcessCluster {
@@ -132,6 +138,7 @@ impl ProcessCluster {
             children: BTreeMap::new(),
             env: Vec::new(),
             network: None,
+            connect: ConnectOptions::default(),
         }
     }
 
@@ -194,6 +201,12 @@ impl ProcessCluster {
                 "MATCHENGINE_METRICS_LISTEN",
                 format!("127.0.0.1:{}", ports.metrics),
             )
+            .env(
+                "MATCHENGINE_HEALTH_LISTEN",
+                format!("127.0.0.1:{}", ports.health),
+            )
+            // Tests that secure the admin API override this in `env`.
+            .env("MATCHENGINE_ADMIN_INSECURE", "true")
             .env("RUST_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("log file")))
@@ -282,16 +295,23 @@ impl ProcessCluster {
         }
     }
 
+    fn options(&self) -> ConnectOptions {
+        ConnectOptions {
+            policy: Self::policy(),
+            ..self.connect.clone()
+        }
+    }
+
     /// A client of every node's client API, following the leader.
     pub fn client(&self) -> Client {
         let addrs = self.ports.values().map(Ports::client_addr).collect();
-        Client::with_policy(addrs, Self::policy()).expect("client")
+        Client::connect(addrs, self.options()).expect("client")
     }
 
     /// An admin client of every node's admin API, following the leader.
     pub fn admin(&self) -> AdminClient {
         let addrs = self.ports.values().map(Ports::admin_addr).collect();
-        AdminClient::with_policy(addrs, Self::policy()).expect("admin client")
+        AdminClient::connect(addrs, self.options()).expect("admin client")
     }
 
     pub async fn status(&self, id: u64) -> Option<pb::StatusResponse> {
@@ -351,17 +371,27 @@ impl ProcessCluster {
             .initialize(&self.ports[&ids[0]].admin_addr(), vec![])
             .await
             .expect("initialize");
+        // An election under load can leave a membership change's outcome
+        // unknown, which the client does not repeat by itself. Adding the
+        // same learner or promoting the same voters again changes nothing,
+        // so the harness repeats them until they succeed.
         for &id in &ids[1..] {
-            admin
-                .add_learner(self.ports[&id].record(id), true)
-                .await
-                .expect("add learner");
+            self.wait_for(&format!("node {id} added as a learner"), || async {
+                admin
+                    .add_learner(self.ports[&id].record(id), true)
+                    .await
+                    .ok()
+            })
+            .await;
         }
         if ids.len() > 1 {
-            admin
-                .change_membership(ids[1..].to_vec(), vec![])
-                .await
-                .expect("promote");
+            self.wait_for("the learners promoted", || async {
+                admin
+                    .change_membership(ids[1..].to_vec(), vec![])
+                    .await
+                    .ok()
+            })
+            .await;
         }
     }
 
@@ -397,18 +427,35 @@ impl ProcessCluster {
         .await
     }
 
+    /// Adds `instrument`. An attempt whose outcome was unknown (an election
+    /// under load) is repeated; ALREADY_EXISTS then means it had applied.
     pub async fn add_instrument(&self, instrument: u32) {
-        self.admin()
-            .add_instrument(pb::InstrumentSpec {
-                instrument,
-                symbol: format!("I{instrument}"),
-                price_ticks_min: 1,
-                price_ticks_max: 1_000_000,
-                quantity_lots_min: 1,
-                quantity_lots_max: 1_000_000,
-            })
-            .await
-            .expect("add instrument");
+        let admin = self.admin();
+        let spec = pb::InstrumentSpec {
+            instrument,
+            symbol: format!("I{instrument}"),
+            price_ticks_min: 1,
+            price_ticks_max: 1_000_000,
+            quantity_lots_min: 1,
+            quantity_lots_max: 1_000_000,
+        };
+        let mut attempts = 0;
+        self.wait_for(&format!("instrument {instrument} added"), || {
+            attempts += 1;
+            let first = attempts == 1;
+            let spec = spec.clone();
+            let admin = &admin;
+            async move {
+                match admin.add_instrument(spec).await {
+                    Ok(_) => Some(()),
+                    Err(error) if !first && error.code() == Some(tonic::Code::AlreadyExists) => {
+                        Some(())
+                    }
+                    Err(_) => None,
+                }
+            }
+        })
+        .await;
     }
 }
 

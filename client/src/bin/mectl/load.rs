@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use matchengine_client::load::target::MatchEngineTarget;
 use matchengine_client::load::{self, LoadConfig, Mode, Shape, Workload, WorkloadKind};
-use matchengine_client::{AdminClient, Client, RetryPolicy, pb};
+use matchengine_client::{AdminClient, Client, ConnectOptions, RetryPolicy, pb};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum WorkloadArg {
@@ -105,7 +105,12 @@ async fn ensure_instruments(admin: &AdminClient, instruments: u32) -> anyhow::Re
     Ok(())
 }
 
-pub async fn run(nodes: &[String], admin: &AdminClient, args: LoadArgs) -> anyhow::Result<()> {
+pub async fn run(
+    nodes: &[String],
+    options: &ConnectOptions,
+    admin: &AdminClient,
+    args: LoadArgs,
+) -> anyhow::Result<()> {
     let kind = match args.workload {
         WorkloadArg::Mix => WorkloadKind::ExchangeMix,
         WorkloadArg::Orders => WorkloadKind::OrderEntry,
@@ -158,7 +163,15 @@ pub async fn run(nodes: &[String], admin: &AdminClient, args: LoadArgs) -> anyho
                 backoff: Duration::from_millis(20),
             };
             let clients = (0..args.connections.max(1))
-                .map(|_| Client::with_policy(nodes.to_vec(), policy))
+                .map(|_| {
+                    Client::connect(
+                        nodes.to_vec(),
+                        ConnectOptions {
+                            policy,
+                            ..options.clone()
+                        },
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             drive(MatchEngineTarget::new(clients), workload, &config).await?
         }

@@ -10,7 +10,9 @@ mod orders;
 
 use clap::{Parser, Subcommand};
 use matchengine_client::client::Consistency;
-use matchengine_client::{AdminClient, Client};
+use std::path::PathBuf;
+
+use matchengine_client::{AdminClient, Client, ConnectOptions, TlsOptions, Token};
 
 #[derive(Debug, Parser)]
 #[command(name = "mectl", version, about = "MatchEngine's command-line client.")]
@@ -35,8 +37,63 @@ struct Cli {
     /// linearizable view.
     #[arg(long, env = "MECTL_STALE", global = true, default_value_t = false)]
     stale: bool,
+    /// PEM CA bundle of the cluster: turns TLS on.
+    #[arg(long, env = "MATCHENGINE_TLS_CA", global = true)]
+    tls_ca: Option<PathBuf>,
+    /// PEM client certificate to present (the admin API requires one when
+    /// the cluster uses TLS).
+    #[arg(
+        long,
+        env = "MATCHENGINE_TLS_CERT",
+        global = true,
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM key of --tls-cert.
+    #[arg(
+        long,
+        env = "MATCHENGINE_TLS_KEY",
+        global = true,
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// The name the nodes' certificates carry, when it is not the host in
+    /// the address.
+    #[arg(long, env = "MECTL_TLS_SERVER_NAME", global = true)]
+    tls_server_name: Option<String>,
+    /// A file with the cluster's admin token.
+    #[arg(long, env = "MATCHENGINE_ADMIN_TOKEN_FILE", global = true)]
+    admin_token_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// TLS and the token, from the flags.
+    fn connect_options(&self) -> anyhow::Result<ConnectOptions> {
+        let tls = match &self.tls_ca {
+            Some(ca) => {
+                let identity = self.tls_cert.as_deref().zip(self.tls_key.as_deref());
+                let mut tls = TlsOptions::from_files(ca, identity)?;
+                tls.server_name = self.tls_server_name.clone();
+                Some(tls)
+            }
+            None if self.tls_cert.is_some() => {
+                anyhow::bail!("--tls-cert needs --tls-ca (the CA the nodes' certificates chain to)")
+            }
+            None => None,
+        };
+        let token = self
+            .admin_token_file
+            .as_deref()
+            .map(Token::from_file)
+            .transpose()?;
+        Ok(ConnectOptions {
+            tls,
+            token,
+            ..ConnectOptions::default()
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,8 +185,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     } else {
         Consistency::Linearizable
     };
-    let client = || Client::new(cli.nodes.clone());
-    let admin_client = || AdminClient::new(cli.admin.clone());
+    let options = cli.connect_options()?;
+    let client = || Client::connect(cli.nodes.clone(), options.clone());
+    let admin_client = || AdminClient::connect(cli.admin.clone(), options.clone());
     match cli.command {
         Command::Status => admin::status(&admin_client()?).await,
         Command::Init => admin::init(&admin_client()?).await,
@@ -193,7 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => orders::watch(&client()?, instrument, from, count).await,
         Command::Kv(command) => kv(&client()?, command, consistency).await,
         Command::Demo(args) => demo::run(&client()?, &admin_client()?, args).await,
-        Command::Load(args) => load::run(&cli.nodes, &admin_client()?, args).await,
+        Command::Load(args) => load::run(&cli.nodes, &options, &admin_client()?, args).await,
     }
 }
 
@@ -233,7 +291,26 @@ async fn kv(client: &Client, command: KvCommand, consistency: Consistency) -> an
     Ok(())
 }
 
+/// A reader that stopped reading (`mectl status | head`) ends mectl the
+/// way it ends other Unix tools: quietly, with the SIGPIPE status.
+fn exit_quietly_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

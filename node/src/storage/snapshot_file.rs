@@ -133,10 +133,15 @@ pub fn write(
     let bytes = encode(meta, body);
     let path = dir.join(file_name(meta));
     let temporary = dir.join(format!(".{}.tmp", file_name(meta)));
-    let mut file = File::create(&temporary).map_err(io_error(&temporary))?;
-    file.write_all(&bytes).map_err(io_error(&temporary))?;
-    file.sync_all().map_err(io_error(&temporary))?;
-    drop(file);
+    let written = File::create(&temporary).and_then(|mut file| {
+        file.write_all(&bytes)?;
+        file.sync_all()
+    });
+    if let Err(error) = written {
+        // A full disk gets its space back at once, not at the next snapshot.
+        let _ = fs::remove_file(&temporary);
+        return Err(io_error(&temporary)(error));
+    }
     fs::rename(&temporary, &path).map_err(io_error(&path))?;
     File::open(dir)
         .and_then(|d| d.sync_all())

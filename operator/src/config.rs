@@ -2,6 +2,7 @@
 //! validated at start-up with an error that names the flag.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
@@ -77,6 +78,25 @@ pub struct Config {
     #[arg(long, env = "MATCHENGINE_OPERATOR_ADMIN_PORT", default_value_t = 7002)]
     pub admin_port: u16,
 
+    /// The operator's client certificate (PEM), for clusters with
+    /// `spec.tls`: their admin ports require one signed by the cluster's
+    /// CA. Read again for every reconcile, so a rotated file is used.
+    #[arg(long, env = "MATCHENGINE_OPERATOR_ADMIN_TLS_CERT")]
+    pub admin_tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --admin-tls-cert.
+    #[arg(long, env = "MATCHENGINE_OPERATOR_ADMIN_TLS_KEY")]
+    pub admin_tls_key: Option<PathBuf>,
+
+    /// The CA (PEM) that signed the nodes' certificates.
+    #[arg(long, env = "MATCHENGINE_OPERATOR_ADMIN_TLS_CA")]
+    pub admin_tls_ca: Option<PathBuf>,
+
+    /// A file with the bearer token sent on every admin call
+    /// (`authorization: Bearer <token>`); none when unset.
+    #[arg(long, env = "MATCHENGINE_OPERATOR_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
     #[arg(
         long,
         env = "MATCHENGINE_OPERATOR_ADMIN_CONNECT_TIMEOUT_MS",
@@ -138,6 +158,10 @@ pub enum ConfigError {
     TransferWait { request_ms: u64, transfer_ms: u64 },
     #[error("--cluster-domain must not be empty")]
     ClusterDomain,
+    #[error(
+        "--admin-tls-cert, --admin-tls-key and --admin-tls-ca go together: {missing} is missing"
+    )]
+    AdminTlsIncomplete { missing: &'static str },
 }
 
 impl Config {
@@ -174,7 +198,37 @@ impl Config {
         if self.cluster_domain.trim().is_empty() {
             return Err(ConfigError::ClusterDomain);
         }
+        let tls = [
+            ("--admin-tls-cert", &self.admin_tls_cert),
+            ("--admin-tls-key", &self.admin_tls_key),
+            ("--admin-tls-ca", &self.admin_tls_ca),
+        ];
+        if tls.iter().any(|(_, path)| path.is_some())
+            && let Some((missing, _)) = tls.iter().find(|(_, path)| path.is_none())
+        {
+            return Err(ConfigError::AdminTlsIncomplete { missing });
+        }
         Ok(())
+    }
+
+    /// Where the admin credentials are; validate first.
+    pub fn admin_credentials(&self) -> crate::admin::AdminCredentialFiles {
+        let tls = match (
+            &self.admin_tls_cert,
+            &self.admin_tls_key,
+            &self.admin_tls_ca,
+        ) {
+            (Some(cert), Some(key), Some(ca)) => Some(crate::admin::ClientTlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: ca.clone(),
+            }),
+            _ => None,
+        };
+        crate::admin::AdminCredentialFiles {
+            tls,
+            token_file: self.admin_token_file.clone(),
+        }
     }
 
     pub fn admin_timeouts(&self) -> crate::admin::AdminTimeouts {
@@ -209,6 +263,51 @@ mod tests {
         assert_eq!(config.cluster_domain, "cluster.local");
         assert!(config.leader_election);
         assert_eq!(config.admin_port, 7002);
+        assert_eq!(
+            config.admin_credentials(),
+            crate::admin::AdminCredentialFiles::default()
+        );
+    }
+
+    #[test]
+    fn admin_tls_flags_go_together() {
+        let config = parse(&[
+            "--admin-tls-cert",
+            "/tls/tls.crt",
+            "--admin-tls-key",
+            "/tls/tls.key",
+        ]);
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::AdminTlsIncomplete {
+                missing: "--admin-tls-ca"
+            })
+        );
+        let config = parse(&[
+            "--admin-tls-cert",
+            "/tls/tls.crt",
+            "--admin-tls-key",
+            "/tls/tls.key",
+            "--admin-tls-ca",
+            "/tls/ca.crt",
+            "--admin-token-file",
+            "/token/token",
+        ]);
+        assert_eq!(config.validate(), Ok(()));
+        let credentials = config.admin_credentials();
+        let tls = credentials.tls.unwrap();
+        assert_eq!(
+            (tls.cert.to_str(), tls.key.to_str(), tls.ca.to_str()),
+            (
+                Some("/tls/tls.crt"),
+                Some("/tls/tls.key"),
+                Some("/tls/ca.crt")
+            )
+        );
+        assert_eq!(
+            credentials.token_file.as_deref(),
+            Some(std::path::Path::new("/token/token"))
+        );
     }
 
     #[test]

@@ -113,6 +113,15 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     config.validate()?;
     init_tracing(config.log_format);
+    let credentials = config.admin_credentials();
+    // A wrong path or an empty token stops the operator here, naming the
+    // flag, rather than failing every reconcile of a TLS cluster.
+    credentials.check()?;
+    if credentials.tls.is_none() {
+        info!(
+            "no admin client certificate (--admin-tls-cert): clusters with spec.tls cannot be managed"
+        );
+    }
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (in cluster or from the kubeconfig)")?;
@@ -176,6 +185,7 @@ async fn main() -> anyhow::Result<()> {
             admin_port: config.admin_port,
             timeouts: config.admin_timeouts(),
             channels: Default::default(),
+            credentials,
         },
         cluster_domain: config.cluster_domain.clone(),
         requeue: config.requeue(),

@@ -92,7 +92,20 @@ pub struct MatchEngineClusterSpec {
     /// The Service clients connect to.
     #[serde(default)]
     pub service: ServiceSpec,
-    /// TLS for client, Raft and admin traffic (mounted, not yet enforced).
+    /// TLS on the nodes' client, Raft and admin ports, from a Secret in the
+    /// cluster's namespace, mounted at /etc/matchengine/tls and reloaded by
+    /// the nodes when it changes. The admin and Raft ports then require a
+    /// client certificate signed by the Secret's `ca.crt` (mutual TLS: the
+    /// other nodes' and the operator's, see its --admin-tls-* flags); the
+    /// client port accepts clients without one. The certificate must name
+    /// every pod, `*.<name>-headless.<namespace>.svc` and
+    /// `*.<name>-headless.<namespace>.svc.<cluster domain>`, and the client
+    /// Service, `<name>`, `<name>.<namespace>.svc` and
+    /// `<name>.<namespace>.svc.<cluster domain>`, and carry both usages,
+    /// server auth and client auth (nodes are clients of each other).
+    /// Without it the admin API is open to whoever reaches the pods (only a
+    /// NetworkPolicy guards it): production clusters use TLS. Probes use the
+    /// plaintext health port 7003 either way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSpec>,
     /// Node log output.
@@ -279,7 +292,8 @@ impl ServiceType {
 }
 
 /// A Secret of type kubernetes.io/tls with `tls.crt`, `tls.key` and
-/// `ca.crt` (as cert-manager writes it).
+/// `ca.crt` (as cert-manager writes it): the nodes' certificate and key,
+/// and the CA that signs every certificate the nodes accept.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TlsSpec {

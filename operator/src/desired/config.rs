@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
-use super::{ADMIN_PORT, CLIENT_PORT, ClusterRef, DATA_DIR, METRICS_PORT, RAFT_PORT};
+use super::{ADMIN_PORT, CLIENT_PORT, ClusterRef, DATA_DIR, HEALTH_PORT, METRICS_PORT, RAFT_PORT};
 use crate::crd::MatchEngineClusterSpec;
 
 /// The pod template annotation carrying [`config_hash`]: a pod whose value
@@ -25,6 +25,7 @@ pub(crate) fn node_settings(spec: &MatchEngineClusterSpec) -> BTreeMap<String, S
         ("MATCHENGINE_RAFT_LISTEN".into(), listen(RAFT_PORT)),
         ("MATCHENGINE_ADMIN_LISTEN".into(), listen(ADMIN_PORT)),
         ("MATCHENGINE_METRICS_LISTEN".into(), listen(METRICS_PORT)),
+        ("MATCHENGINE_HEALTH_LISTEN".into(), listen(HEALTH_PORT)),
         (
             "MATCHENGINE_HEARTBEAT_INTERVAL_MS".into(),
             raft.heartbeat_interval_ms.to_string(),
@@ -102,6 +103,7 @@ mod tests {
         assert_eq!(data["MATCHENGINE_SNAPSHOT_INTERVAL_ENTRIES"], "5000");
         assert_eq!(data["MATCHENGINE_SNAPSHOT_LOGS_KEPT_ENTRIES"], "10000");
         assert_eq!(data["MATCHENGINE_ADMIN_LISTEN"], "0.0.0.0:7002");
+        assert_eq!(data["MATCHENGINE_HEALTH_LISTEN"], "0.0.0.0:7003");
         assert_eq!(data["MATCHENGINE_LOG_FORMAT"], "json");
         assert_eq!(cm.metadata.name.as_deref(), Some("books-config"));
         assert_eq!(cm.metadata.owner_references.unwrap(), vec![owner()]);

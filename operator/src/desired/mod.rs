@@ -23,6 +23,12 @@ pub const CLIENT_PORT: u16 = 7000;
 pub const RAFT_PORT: u16 = 7001;
 pub const ADMIN_PORT: u16 = 7002;
 pub const METRICS_PORT: u16 = 9100;
+/// Plaintext `grpc.health.v1` only, for the kubelet's probes: they cannot
+/// speak TLS, and with `spec.tls` every other gRPC port does.
+pub const HEALTH_PORT: u16 = 7003;
+
+/// The gRPC health service name that means "the process works" (liveness).
+pub const LIVENESS_SERVICE: &str = "";
 
 /// The gRPC health service name that means "ready for client traffic".
 pub const READINESS_SERVICE: &str = "matchengine.v1.Client";

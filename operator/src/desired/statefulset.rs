@@ -1,7 +1,8 @@
 //! The StatefulSet of node pods: stable names, one PVC per pod, probes on
-//! the node's gRPC health service, and `OnDelete` updates so that the
-//! planner, not the StatefulSet controller, picks which pod restarts next
-//! (followers first, the leader last).
+//! the node's plaintext gRPC health port, TLS from `spec.tls` (or, without
+//! it, an admin API the node is told to leave open), and `OnDelete` updates
+//! so that the planner, not the StatefulSet controller, picks which pod
+//! restarts next (followers first, the leader last).
 
 use std::collections::BTreeMap;
 
@@ -20,8 +21,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 
 use super::config::node_settings;
 use super::{
-    ADMIN_PORT, CLIENT_PORT, CONFIG_HASH_ANNOTATION, ClusterRef, METRICS_PORT, RAFT_PORT,
-    READINESS_SERVICE, config_hash,
+    ADMIN_PORT, CLIENT_PORT, CONFIG_HASH_ANNOTATION, ClusterRef, HEALTH_PORT, LIVENESS_SERVICE,
+    METRICS_PORT, RAFT_PORT, READINESS_SERVICE, config_hash,
 };
 use crate::crd::{AntiAffinity, MatchEngineClusterSpec};
 
@@ -114,6 +115,12 @@ fn node_container(cluster: &ClusterRef, spec: &MatchEngineClusterSpec) -> Contai
             read_only: Some(true),
             ..VolumeMount::default()
         });
+    } else {
+        // The node refuses to serve an admin API with neither TLS nor a
+        // token unless told to: without spec.tls only the NetworkPolicy
+        // (the chart's node policy: admin from nodes and the operator)
+        // keeps others off it. Production clusters use spec.tls.
+        env.push(env_value("MATCHENGINE_ADMIN_INSECURE", "true"));
     }
     Container {
         name: "node".into(),
@@ -124,6 +131,7 @@ fn node_container(cluster: &ClusterRef, spec: &MatchEngineClusterSpec) -> Contai
             container_port("raft", RAFT_PORT),
             container_port("admin", ADMIN_PORT),
             container_port("metrics", METRICS_PORT),
+            container_port("health", HEALTH_PORT),
         ]),
         env_from: Some(vec![EnvFromSource {
             config_map_ref: Some(ConfigMapEnvSource {
@@ -137,9 +145,9 @@ fn node_container(cluster: &ClusterRef, spec: &MatchEngineClusterSpec) -> Contai
         volume_mounts: Some(volume_mounts),
         // Opening RocksDB and loading a large snapshot may take a while:
         // the startup probe gives it two minutes before liveness applies.
-        startup_probe: Some(grpc_probe(ADMIN_PORT, "", 2, 60)),
-        liveness_probe: Some(grpc_probe(ADMIN_PORT, "", 10, 3)),
-        readiness_probe: Some(grpc_probe(CLIENT_PORT, READINESS_SERVICE, 2, 2)),
+        startup_probe: Some(grpc_probe(HEALTH_PORT, LIVENESS_SERVICE, 2, 60)),
+        liveness_probe: Some(grpc_probe(HEALTH_PORT, LIVENESS_SERVICE, 10, 3)),
+        readiness_probe: Some(grpc_probe(HEALTH_PORT, READINESS_SERVICE, 2, 2)),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -371,15 +379,33 @@ mod tests {
         assert_eq!(pod.termination_grace_period_seconds, Some(30));
         assert_eq!(pod.automount_service_account_token, Some(false));
         let c = &pod.containers[0];
-        let liveness = c.liveness_probe.as_ref().unwrap().grpc.as_ref().unwrap();
+        // Every probe on the plaintext health port: kubelet cannot do TLS.
+        let grpc = |probe: &Option<Probe>| {
+            let action = probe.as_ref().unwrap().grpc.clone().unwrap();
+            (action.port, action.service.unwrap())
+        };
+        assert_eq!(grpc(&c.startup_probe), (7003, String::new()));
+        assert_eq!(grpc(&c.liveness_probe), (7003, String::new()));
         assert_eq!(
-            (liveness.port, liveness.service.as_deref()),
-            (7002, Some(""))
+            grpc(&c.readiness_probe),
+            (7003, "matchengine.v1.Client".to_owned())
         );
-        let readiness = c.readiness_probe.as_ref().unwrap().grpc.as_ref().unwrap();
+        let ports: Vec<_> = c
+            .ports
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|p| (p.name.clone().unwrap(), p.container_port))
+            .collect();
         assert_eq!(
-            (readiness.port, readiness.service.as_deref()),
-            (7000, Some("matchengine.v1.Client"))
+            ports,
+            [
+                ("client".to_owned(), 7000),
+                ("raft".to_owned(), 7001),
+                ("admin".to_owned(), 7002),
+                ("metrics".to_owned(), 9100),
+                ("health".to_owned(), 7003)
+            ]
         );
         let env: BTreeMap<_, _> = c
             .env
@@ -397,6 +423,8 @@ mod tests {
             Some("$(POD_NAME).books-headless.trading.svc.cluster.local")
         );
         assert!(!env.contains_key("MATCHENGINE_TLS_CERT"));
+        // Without TLS the node must be told that an open admin API is meant.
+        assert_eq!(env["MATCHENGINE_ADMIN_INSECURE"].as_deref(), Some("true"));
         let security = c.security_context.as_ref().unwrap();
         assert_eq!(security.read_only_root_filesystem, Some(true));
         assert_eq!(security.allow_privilege_escalation, Some(false));
@@ -426,7 +454,7 @@ mod tests {
     }
 
     #[test]
-    fn tls_mounts_the_secret() {
+    fn tls_mounts_the_secret_and_secures_the_admin_api() {
         let mut spec = cluster(3).spec;
         spec.tls = Some(TlsSpec {
             secret_name: "books-tls".into(),
@@ -437,9 +465,34 @@ mod tests {
             volume.secret.as_ref().unwrap().secret_name.as_deref(),
             Some("books-tls")
         );
-        let env = pod.containers[0].env.clone().unwrap();
-        assert!(env.iter().any(|e| e.name == "MATCHENGINE_TLS_CA"
-            && e.value.as_deref() == Some("/etc/matchengine/tls/ca.crt")));
+        let mount = &pod.containers[0].volume_mounts.as_ref().unwrap()[1];
+        assert_eq!(
+            (
+                mount.name.as_str(),
+                mount.mount_path.as_str(),
+                mount.read_only
+            ),
+            ("tls", "/etc/matchengine/tls", Some(true))
+        );
+        let env: BTreeMap<_, _> = pod.containers[0]
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| (e.name.as_str(), e.value.clone()))
+            .collect();
+        for (name, file) in [
+            ("MATCHENGINE_TLS_CERT", "tls.crt"),
+            ("MATCHENGINE_TLS_KEY", "tls.key"),
+            ("MATCHENGINE_TLS_CA", "ca.crt"),
+        ] {
+            assert_eq!(
+                env[name].as_deref(),
+                Some(format!("/etc/matchengine/tls/{file}").as_str())
+            );
+        }
+        // With TLS the admin port requires mutual TLS: never "insecure".
+        assert!(!env.contains_key("MATCHENGINE_ADMIN_INSECURE"));
     }
 
     #[test]
@@ -455,6 +508,11 @@ mod tests {
         let mut raft = mec.spec.clone();
         raft.raft.election_timeout_max_ms = 900;
         assert_ne!(statefulset(&c, &raft, 3, &owner()).1, base);
+        let mut tls = mec.spec.clone();
+        tls.tls = Some(TlsSpec {
+            secret_name: "books-tls".into(),
+        });
+        assert_ne!(statefulset(&c, &tls, 3, &owner()).1, base);
         // The membership threshold is the operator's, not the node's.
         let mut membership = mec.spec.clone();
         membership.membership.lag_max_entries = 5;

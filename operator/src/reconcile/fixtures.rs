@@ -16,8 +16,16 @@ use kube::{Client, Resource};
 use serde_json::{Value, json};
 use tower_test::mock;
 
-use super::{AdminFactory, Context, FINALIZER, Requeue, reconcile};
-use crate::crd::{MatchEngineCluster, MatchEngineClusterStatus, Phase};
+use kube::runtime::controller::Action;
+
+use super::{
+    ADMIN_CREDENTIALS_REASON, AdminFactory, Context, Error, FINALIZER, KubeAdminFactory, Requeue,
+    reconcile,
+};
+use crate::admin::{AdminCredentialFiles, AdminTimeouts, AuthError};
+use crate::crd::{
+    MatchEngineCluster, MatchEngineClusterSpec, MatchEngineClusterStatus, Phase, TlsSpec,
+};
 use crate::desired::tests::{cluster, cluster_ref, owner};
 use crate::desired::{CONFIG_HASH_ANNOTATION, ClusterRef, statefulset};
 use crate::driver::fake::FakeAdmin;
@@ -26,23 +34,29 @@ use crate::plan::sim::Model;
 
 impl AdminFactory for Arc<FakeAdmin> {
     type Admin = Arc<FakeAdmin>;
-    fn for_cluster(&self, _: &ClusterRef) -> Self::Admin {
-        self.clone()
+    fn for_cluster(
+        &self,
+        _: &ClusterRef,
+        _: &MatchEngineClusterSpec,
+    ) -> Result<Self::Admin, AuthError> {
+        Ok(self.clone())
     }
 }
 
 /// What the fake API server holds.
 #[derive(Clone, Default)]
-struct World {
-    statefulset: Option<StatefulSet>,
-    pods: Vec<Pod>,
+pub(super) struct World {
+    pub statefulset: Option<StatefulSet>,
+    pub pods: Vec<Pod>,
 }
 
-/// One recorded call: `METHOD /path?query` and the JSON body, if any.
+/// One recorded call: `METHOD /path?query`, the request's content type and
+/// the JSON body, if any.
 #[derive(Clone, Debug)]
-struct Call {
-    line: String,
-    body: Value,
+pub(super) struct Call {
+    pub line: String,
+    pub content_type: String,
+    pub body: Value,
 }
 
 fn not_found() -> Response<Body> {
@@ -93,8 +107,13 @@ fn respond(world: &World, method: &Method, path: &str, body: &Value) -> Response
     }
 }
 
-/// Runs one reconcile against the fake server; returns its calls.
-async fn reconcile_once(mec: MatchEngineCluster, world: World, admin: Arc<FakeAdmin>) -> Vec<Call> {
+/// Runs one reconcile after another, on one context, against the fake
+/// server; returns their results and every call they made.
+pub(super) async fn reconcile_all<F: AdminFactory>(
+    mecs: Vec<MatchEngineCluster>,
+    world: World,
+    admin: F,
+) -> (Vec<Result<Action, Error>>, Vec<Call>) {
     let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
     let calls = Arc::new(Mutex::new(Vec::new()));
     let recorded = calls.clone();
@@ -102,12 +121,19 @@ async fn reconcile_once(mec: MatchEngineCluster, world: World, admin: Arc<FakeAd
         while let Some((request, send)) = handle.next_request().await {
             let method = request.method().clone();
             let uri = request.uri().clone();
+            let content_type = request
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
             let bytes = request.into_body().collect_bytes().await.unwrap();
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let path = uri.path().to_owned();
             let line = format!("{method} {}", uri.path_and_query().unwrap());
             recorded.lock().unwrap().push(Call {
                 line,
+                content_type,
                 body: body.clone(),
             });
             send.send_response(respond(&world, &method, &path, &body));
@@ -125,24 +151,37 @@ async fn reconcile_once(mec: MatchEngineCluster, world: World, admin: Arc<FakeAd
             idle: Duration::from_secs(60),
         },
     });
-    let result = reconcile(Arc::new(mec), ctx).await;
-    assert!(result.is_ok(), "{result:?}");
+    let mut results = Vec::new();
+    for mec in mecs {
+        results.push(reconcile(Arc::new(mec), ctx.clone()).await);
+    }
+    drop(ctx);
     // Every client clone is gone with the context: the server loop ends.
     server.await.unwrap();
-    calls.lock().unwrap().clone()
+    let calls = calls.lock().unwrap().clone();
+    (results, calls)
 }
 
-fn lines(calls: &[Call]) -> Vec<&str> {
+/// Runs one reconcile against the fake server; returns its calls.
+async fn reconcile_once(mec: MatchEngineCluster, world: World, admin: Arc<FakeAdmin>) -> Vec<Call> {
+    let (results, calls) = reconcile_all(vec![mec], world, admin).await;
+    for result in results {
+        assert!(result.is_ok(), "{result:?}");
+    }
+    calls
+}
+
+pub(super) fn lines(calls: &[Call]) -> Vec<&str> {
     calls.iter().map(|c| c.line.as_str()).collect()
 }
 
-fn finalized(mut mec: MatchEngineCluster) -> MatchEngineCluster {
+pub(super) fn finalized(mut mec: MatchEngineCluster) -> MatchEngineCluster {
     mec.metadata.finalizers = Some(vec![FINALIZER.into()]);
     mec.metadata.generation = Some(1);
     mec
 }
 
-fn existing(replicas: u32, mec: &MatchEngineCluster) -> World {
+pub(super) fn existing(replicas: u32, mec: &MatchEngineCluster) -> World {
     let (sts, hash) = statefulset(&cluster_ref(), &mec.spec, replicas, &owner());
     let pods = (0..replicas)
         .map(|ordinal| Pod {
@@ -161,7 +200,7 @@ fn existing(replicas: u32, mec: &MatchEngineCluster) -> World {
     }
 }
 
-fn statuses(model: &Model) -> Vec<crate::plan::NodeStatus> {
+pub(super) fn statuses(model: &Model) -> Vec<crate::plan::NodeStatus> {
     model
         .observe()
         .pods
@@ -353,6 +392,52 @@ async fn deletion_publishes_an_event_and_releases_the_finalizer() {
     assert_eq!(patch[0]["op"], "test");
     assert_eq!(patch[1]["op"], "remove");
     assert_eq!(patch[1]["path"], "/metadata/finalizers/0");
+}
+
+#[tokio::test]
+async fn tls_cluster_without_an_operator_certificate_changes_nothing() {
+    let mut mec = finalized(cluster(3));
+    mec.spec.tls = Some(TlsSpec {
+        secret_name: "books-tls".into(),
+    });
+    mec.status = Some(MatchEngineClusterStatus {
+        initialized: true,
+        ..MatchEngineClusterStatus::default()
+    });
+    let world = existing(3, &mec);
+    // The real factory, as main builds it without --admin-tls-*.
+    let factory = KubeAdminFactory {
+        admin_port: 7002,
+        timeouts: AdminTimeouts::default(),
+        channels: Default::default(),
+        credentials: AdminCredentialFiles::default(),
+    };
+    let (results, calls) = reconcile_all(vec![mec], world, factory).await;
+    let error = results.into_iter().next().unwrap().unwrap_err();
+    assert_eq!(error.reason(), "admin_no_client_certificate");
+    assert!(error.to_string().contains("--admin-tls-cert"), "{error}");
+    // No object applied, no pod touched: an Event and the status only.
+    assert_eq!(lines(&calls), [EVENT, STATUS]);
+    assert_eq!(calls[0].body["type"], "Warning");
+    assert_eq!(calls[0].body["reason"], ADMIN_CREDENTIALS_REASON);
+    assert!(
+        calls[0].body["note"]
+            .as_str()
+            .unwrap()
+            .contains("--admin-tls-cert")
+    );
+    let status = status_of(&calls[1]);
+    assert_eq!(status.phase, Some(Phase::Degraded));
+    assert!(status.initialized, "what the operator knew is kept");
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", ADMIN_CREDENTIALS_REASON)
+    );
 }
 
 #[test]

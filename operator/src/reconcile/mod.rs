@@ -9,6 +9,8 @@ pub mod status;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod rbac;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -28,8 +30,10 @@ use tracing::{Instrument, info, info_span, warn};
 
 pub use resources::{FIELD_MANAGER, Resources, slots};
 
-use crate::admin::{AdminApi, AdminTimeouts, ChannelCache, TonicAdmin};
-use crate::crd::{MatchEngineCluster, MatchEngineClusterStatus};
+use crate::admin::{
+    AdminApi, AdminAuth, AdminCredentialFiles, AdminTimeouts, AuthError, ChannelCache, TonicAdmin,
+};
+use crate::crd::{MatchEngineCluster, MatchEngineClusterSpec, MatchEngineClusterStatus};
 use crate::desired::{CLIENT_PORT, ClusterRef, RAFT_PORT, ordinal};
 use crate::driver::{DriverInput, Execution, MembershipDriver, Outcome};
 use crate::metrics::Metrics;
@@ -38,12 +42,19 @@ use crate::plan::{Step, Summary};
 /// Keeps a cluster from disappearing before the operator saw it go.
 pub const FINALIZER: &str = "matchengine.io/cleanup";
 
+/// The Event and condition reason when the operator lacks the credentials
+/// a cluster's admin API needs.
+pub const ADMIN_CREDENTIALS_REASON: &str = "AdminCredentials";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("kubernetes API: {0}")]
     Kube(#[source] kube::Error),
     #[error(transparent)]
     Driver(#[from] crate::driver::DriverError),
+    /// The operator cannot authenticate to this cluster's admin API.
+    #[error(transparent)]
+    AdminAuth(#[from] AuthError),
     #[error("the resource has no {0}")]
     MissingField(&'static str),
     #[error("finalizer: {0}")]
@@ -56,6 +67,7 @@ impl Error {
         match self {
             Error::Kube(_) => "kube",
             Error::Driver(e) => e.reason(),
+            Error::AdminAuth(e) => e.reason(),
             Error::MissingField(_) => "invalid_object",
             Error::Finalizer(e) => match e.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(inner)
@@ -67,27 +79,44 @@ impl Error {
 }
 
 /// Builds the admin client for one cluster (the real one dials pods by
-/// their stable DNS names; tests hand out a fake).
+/// their stable DNS names; tests hand out a fake). Fails when the operator
+/// lacks the credentials the cluster's spec calls for.
 pub trait AdminFactory: Send + Sync + 'static {
     type Admin: AdminApi;
-    fn for_cluster(&self, cluster: &ClusterRef) -> Self::Admin;
+    fn for_cluster(
+        &self,
+        cluster: &ClusterRef,
+        spec: &MatchEngineClusterSpec,
+    ) -> Result<Self::Admin, AuthError>;
 }
 
-/// Dials `<pod>.<headless>.<ns>.svc.<domain>:<admin port>`.
+/// Dials `<pod>.<headless>.<ns>.svc.<domain>:<admin port>`: with TLS and the
+/// operator's client identity when the cluster has `spec.tls`, with the
+/// bearer token whenever one is configured. The files are read for every
+/// reconcile, so rotated credentials are used from the next one on.
 #[derive(Clone, Debug)]
 pub struct KubeAdminFactory {
     pub admin_port: u16,
     pub timeouts: AdminTimeouts,
     pub channels: ChannelCache,
+    pub credentials: AdminCredentialFiles,
 }
 
-impl AdminFactory for KubeAdminFactory {
-    type Admin = TonicAdmin<Box<dyn Fn(u64) -> matchengine_proto::v1::NodeRecord + Send + Sync>>;
+/// The pods' addresses of one cluster, as [`KubeAdminFactory`] builds them.
+pub type PodAddressBook = Box<dyn Fn(u64) -> matchengine_proto::v1::NodeRecord + Send + Sync>;
 
-    fn for_cluster(&self, cluster: &ClusterRef) -> Self::Admin {
+impl AdminFactory for KubeAdminFactory {
+    type Admin = TonicAdmin<PodAddressBook>;
+
+    fn for_cluster(
+        &self,
+        cluster: &ClusterRef,
+        spec: &MatchEngineClusterSpec,
+    ) -> Result<Self::Admin, AuthError> {
+        let auth = AdminAuth::load(&self.credentials, spec.tls.is_some())?;
         let cluster = cluster.clone();
         let admin_port = self.admin_port;
-        let book = move |node_id: u64| {
+        let book: PodAddressBook = Box::new(move |node_id: u64| {
             let host = cluster.pod_host(ordinal(node_id).unwrap_or(0));
             matchengine_proto::v1::NodeRecord {
                 node_id,
@@ -95,8 +124,8 @@ impl AdminFactory for KubeAdminFactory {
                 client_addr: format!("{host}:{CLIENT_PORT}"),
                 admin_addr: format!("{host}:{admin_port}"),
             }
-        };
-        TonicAdmin::with_channels(Box::new(book), self.timeouts, self.channels.clone())
+        });
+        Ok(TonicAdmin::with_channels(book, self.timeouts, self.channels.clone()).with_auth(auth))
     }
 }
 
@@ -222,6 +251,10 @@ async fn apply<F: AdminFactory>(
         patch_status(mec, ctx, &status).await?;
         return Ok(Action::requeue(ctx.requeue.idle));
     }
+    let admin = match ctx.admin.for_cluster(&cluster, &mec.spec) {
+        Ok(admin) => admin,
+        Err(error) => return credentials_missing(mec, ctx, &previous, error).await,
+    };
     let owner = mec
         .controller_owner_ref(&())
         .ok_or(Error::MissingField("metadata.uid"))?;
@@ -253,7 +286,7 @@ async fn apply<F: AdminFactory>(
         instruments_created: &created,
         lag_max_entries: mec.spec.membership.lag_max_entries,
     };
-    let driver = MembershipDriver::new(ctx.admin.for_cluster(&cluster));
+    let driver = MembershipDriver::new(admin);
     let outcome = match driver.step(&input).await {
         Ok(outcome) => outcome,
         Err(error) => {
@@ -269,6 +302,35 @@ async fn apply<F: AdminFactory>(
     resources.apply_pdb(voters).await?;
     report(mec, ctx, &cluster, &outcome, executed).await?;
     Ok(requeue(&outcome.step, ctx.requeue))
+}
+
+/// The operator cannot authenticate to the cluster's admin API, so it
+/// could not check a single step against the nodes: it changes nothing
+/// (no objects, no membership) and says why, on the resource.
+async fn credentials_missing<F>(
+    mec: &MatchEngineCluster,
+    ctx: &Context<F>,
+    previous: &MatchEngineClusterStatus,
+    error: AuthError,
+) -> Result<Action, Error> {
+    let message = error.to_string();
+    warn!(cluster = %mec.name_any(), %message, "no admin credentials for the cluster");
+    ctx.publish(
+        mec,
+        EventType::Warning,
+        ADMIN_CREDENTIALS_REASON,
+        message.clone(),
+    )
+    .await;
+    let status = status::blocked(
+        previous,
+        ADMIN_CREDENTIALS_REASON,
+        &message,
+        mec.metadata.generation,
+        Timestamp::now(),
+    );
+    patch_status(mec, ctx, &status).await?;
+    Err(Error::AdminAuth(error))
 }
 
 /// The spec to apply: the user's, except for volume claims, which keep what

@@ -50,7 +50,7 @@ fn condition(
     status: bool,
     reason: &str,
     message: String,
-    observed: &Observed<'_>,
+    (generation, now): (Option<i64>, Timestamp),
     previous: &[Condition],
 ) -> Condition {
     let status = if status { "True" } else { "False" };
@@ -58,13 +58,13 @@ fn condition(
     let last_transition_time = previous
         .iter()
         .find(|c| c.type_ == type_ && c.status == status)
-        .map_or(Time(observed.now), |c| c.last_transition_time.clone());
+        .map_or(Time(now), |c| c.last_transition_time.clone());
     Condition {
         type_: type_.to_owned(),
         status: status.to_owned(),
         reason: reason.to_owned(),
         message,
-        observed_generation: observed.generation,
+        observed_generation: generation,
         last_transition_time,
     }
 }
@@ -95,6 +95,7 @@ fn conditions(observed: &Observed<'_>, previous: &[Condition]) -> Vec<Condition>
         _ if summary.healthy_voters < summary.voter_count() => (true, "MemberUnhealthy"),
         _ => (false, "AllMembersHealthy"),
     };
+    let at = (observed.generation, observed.now);
     let step_reason = match step {
         Step::Wait(_) => "Waiting",
         Step::Refuse(_) => "Refused",
@@ -106,7 +107,7 @@ fn conditions(observed: &Observed<'_>, previous: &[Condition]) -> Vec<Condition>
             available,
             available_reason,
             quorum_message.clone(),
-            observed,
+            at,
             previous,
         ),
         condition(
@@ -114,7 +115,7 @@ fn conditions(observed: &Observed<'_>, previous: &[Condition]) -> Vec<Condition>
             progressing,
             step_reason,
             step.to_string(),
-            observed,
+            at,
             previous,
         ),
         condition(
@@ -126,10 +127,52 @@ fn conditions(observed: &Observed<'_>, previous: &[Condition]) -> Vec<Condition>
             } else {
                 quorum_message
             },
-            observed,
+            at,
             previous,
         ),
     ]
+}
+
+/// The status when the operator cannot act on the cluster at all (it lacks
+/// the credentials the nodes' admin API needs): what it observed before
+/// stays, the cluster is Degraded for `reason`, and nothing progresses.
+pub fn blocked(
+    previous: &MatchEngineClusterStatus,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> MatchEngineClusterStatus {
+    let at = (generation, now);
+    let mut conditions: Vec<Condition> = previous
+        .conditions
+        .iter()
+        .filter(|c| c.type_ != "Degraded" && c.type_ != "Progressing")
+        .cloned()
+        .collect();
+    conditions.push(condition(
+        "Progressing",
+        false,
+        reason,
+        message.to_owned(),
+        at,
+        &previous.conditions,
+    ));
+    conditions.push(condition(
+        "Degraded",
+        true,
+        reason,
+        message.to_owned(),
+        at,
+        &previous.conditions,
+    ));
+    MatchEngineClusterStatus {
+        phase: Some(Phase::Degraded),
+        observed_generation: generation,
+        message: Some(message.to_owned()),
+        conditions,
+        ..previous.clone()
+    }
 }
 
 /// The new status. `previous` keeps what only the operator remembers:
@@ -258,6 +301,31 @@ mod tests {
             condition(&second, "Degraded").last_transition_time,
             Time(at(0))
         );
+    }
+
+    #[test]
+    fn blocked_cluster_is_degraded_and_keeps_what_was_observed() {
+        let running = run(&Model::steady(3), &MatchEngineClusterStatus::default(), 0);
+        let s = blocked(
+            &running,
+            "AdminCredentials",
+            "no certificate",
+            Some(3),
+            at(60),
+        );
+        assert_eq!(s.phase, Some(Phase::Degraded));
+        assert_eq!(s.message.as_deref(), Some("no certificate"));
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!((s.members.len(), s.initialized), (3, true));
+        let degraded = condition(&s, "Degraded");
+        assert_eq!(
+            (degraded.status.as_str(), degraded.reason.as_str()),
+            ("True", "AdminCredentials")
+        );
+        assert_eq!(degraded.last_transition_time, Time(at(60)));
+        assert_eq!(condition(&s, "Progressing").status, "False");
+        assert_eq!(condition(&s, "Available").status, "True", "not re-judged");
+        assert_eq!(s.conditions.len(), 3);
     }
 
     #[test]

@@ -5,19 +5,22 @@
 //! Nodes are named by id only; an [`AddressBook`] maps an id to the node's
 //! record (its advertised addresses), which is all that differs between
 //! Kubernetes (`<pod>.<headless>.<ns>.svc.<domain>:7002`) and a loopback
-//! test (`127.0.0.1:<port>`). Nothing here decides anything.
+//! test (`127.0.0.1:<port>`). What the calls carry (a TLS client identity,
+//! a bearer token) is [`AdminAuth`], read from files by [`auth`]. Nothing
+//! here decides anything.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod auth;
+mod client;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use matchengine_proto::v1::admin_client::AdminClient;
-use matchengine_proto::v1::{
-    ChangeMembershipRequest, InitializeRequest, InstrumentSpec, NodeRecord, Role, StatusRequest,
-    StatusResponse, TransferLeadershipRequest,
-};
-use tonic::transport::{Channel, Endpoint};
+use matchengine_proto::v1::{InstrumentSpec, NodeRecord, Role, StatusResponse};
+
+pub use auth::{AdminAuth, AdminCredentialFiles, AuthError, ClientTls, ClientTlsFiles};
+pub use client::{ChannelCache, ChannelKey, TonicAdmin};
 
 use crate::plan::{NodeRole, NodeStatus};
 
@@ -31,6 +34,19 @@ pub enum AdminError {
         node_id: u64,
         addr: String,
         source: tonic::transport::Error,
+    },
+    #[error("node {node_id}: TLS client configuration for {addr:?}: {source}")]
+    Tls {
+        node_id: u64,
+        addr: String,
+        source: tonic::transport::Error,
+    },
+    /// The node refused the operator's credentials (token or certificate).
+    #[error("node {node_id} refused the operator's credentials: {code:?}: {message}")]
+    Denied {
+        node_id: u64,
+        code: tonic::Code,
+        message: String,
     },
     #[error("node {node_id} is not the leader (leader at {leader_addr:?})")]
     NotLeader {
@@ -50,7 +66,7 @@ pub enum AdminError {
 }
 
 impl AdminError {
-    fn from_status(node_id: u64, status: &tonic::Status) -> Self {
+    pub(crate) fn from_status(node_id: u64, status: &tonic::Status) -> Self {
         match status.code() {
             tonic::Code::FailedPrecondition => AdminError::NotLeader {
                 node_id,
@@ -67,6 +83,13 @@ impl AdminError {
             tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
                 AdminError::Timeout { node_id }
             }
+            code @ (tonic::Code::Unauthenticated | tonic::Code::PermissionDenied) => {
+                AdminError::Denied {
+                    node_id,
+                    code,
+                    message: status.message().to_owned(),
+                }
+            }
             code => AdminError::Rpc {
                 node_id,
                 code,
@@ -79,6 +102,8 @@ impl AdminError {
     pub fn reason(&self) -> &'static str {
         match self {
             AdminError::Address { .. } => "address",
+            AdminError::Tls { .. } => "tls",
+            AdminError::Denied { .. } => "denied",
             AdminError::NotLeader { .. } => "not_leader",
             AdminError::Unavailable { .. } => "unavailable",
             AdminError::Timeout { .. } => "timeout",
@@ -147,127 +172,6 @@ impl Default for AdminTimeouts {
             connect: Duration::from_secs(2),
             request: Duration::from_secs(10),
             transfer_wait: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Lazily connected channels by admin address, shared by every client
-/// made from it so that reconciles reuse connections (tonic reconnects,
-/// and re-resolves DNS, when a pod comes back with a new IP).
-pub type ChannelCache = Arc<Mutex<HashMap<String, Channel>>>;
-
-/// The real admin client.
-pub struct TonicAdmin<B> {
-    addresses: B,
-    timeouts: AdminTimeouts,
-    channels: ChannelCache,
-}
-
-impl<B> std::fmt::Debug for TonicAdmin<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TonicAdmin")
-            .field("timeouts", &self.timeouts)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<B: AddressBook> TonicAdmin<B> {
-    pub fn new(addresses: B, timeouts: AdminTimeouts) -> Self {
-        Self::with_channels(addresses, timeouts, ChannelCache::default())
-    }
-
-    pub fn with_channels(addresses: B, timeouts: AdminTimeouts, channels: ChannelCache) -> Self {
-        Self {
-            addresses,
-            timeouts,
-            channels,
-        }
-    }
-
-    fn client(&self, node_id: u64) -> Result<AdminClient<Channel>, AdminError> {
-        let addr = self.addresses.record(node_id).admin_addr;
-        // A poisoned lock only means another call panicked mid-insert; the
-        // map itself is still a valid cache.
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(channel) = channels.get(&addr) {
-            return Ok(AdminClient::new(channel.clone()));
-        }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|source| AdminError::Address {
-                node_id,
-                addr: addr.clone(),
-                source,
-            })?
-            .connect_timeout(self.timeouts.connect)
-            .timeout(self.timeouts.request);
-        let channel = endpoint.connect_lazy();
-        channels.insert(addr, channel.clone());
-        Ok(AdminClient::new(channel))
-    }
-}
-
-impl<B: AddressBook> AdminApi for TonicAdmin<B> {
-    async fn status(&self, node_id: u64) -> Result<NodeStatus, AdminError> {
-        let response = self
-            .client(node_id)?
-            .status(StatusRequest {})
-            .await
-            .map_err(|s| AdminError::from_status(node_id, &s))?;
-        Ok(node_status(node_id, response.into_inner()))
-    }
-
-    async fn initialize(&self, node_id: u64) -> Result<(), AdminError> {
-        self.client(node_id)?
-            .initialize(InitializeRequest { members: vec![] })
-            .await
-            .map_err(|s| AdminError::from_status(node_id, &s))?;
-        Ok(())
-    }
-
-    async fn add_learner(&self, leader_id: u64, node_id: u64) -> Result<(), AdminError> {
-        let request = matchengine_proto::v1::AddLearnerRequest {
-            node: Some(self.addresses.record(node_id)),
-            // The planner polls the lag and promotes; a blocking call would
-            // hold the reconciler for as long as the catch-up takes.
-            wait_caught_up: false,
-        };
-        self.client(leader_id)?
-            .add_learner(request)
-            .await
-            .map_err(|s| AdminError::from_status(leader_id, &s))?;
-        Ok(())
-    }
-
-    async fn change_membership(
-        &self,
-        leader_id: u64,
-        promote: Vec<u64>,
-        remove: Vec<u64>,
-    ) -> Result<(), AdminError> {
-        self.client(leader_id)?
-            .change_membership(ChangeMembershipRequest { promote, remove })
-            .await
-            .map_err(|s| AdminError::from_status(leader_id, &s))?;
-        Ok(())
-    }
-
-    async fn transfer_leadership(&self, leader_id: u64, to_node_id: u64) -> Result<(), AdminError> {
-        let wait_ms = u32::try_from(self.timeouts.transfer_wait.as_millis()).unwrap_or(u32::MAX);
-        self.client(leader_id)?
-            .transfer_leadership(TransferLeadershipRequest {
-                to_node_id,
-                wait_ms,
-            })
-            .await
-            .map_err(|s| AdminError::from_status(leader_id, &s))?;
-        Ok(())
-    }
-
-    async fn add_instrument(&self, leader_id: u64, spec: InstrumentSpec) -> Result<(), AdminError> {
-        match self.client(leader_id)?.add_instrument(spec).await {
-            Ok(_) => Ok(()),
-            Err(status) if status.code() == tonic::Code::AlreadyExists => Ok(()),
-            Err(status) => Err(AdminError::from_status(leader_id, &status)),
         }
     }
 }
@@ -413,26 +317,16 @@ mod tests {
             AdminError::from_status(1, &tonic::Status::deadline_exceeded("")).reason(),
             "timeout"
         );
-    }
-
-    #[tokio::test]
-    async fn unreachable_node_is_an_error_not_a_hang() {
-        // A port that was just free: the connect is refused at once and
-        // the call reports it.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let admin = TonicAdmin::new(
-            move |id| NodeRecord {
-                node_id: id,
-                admin_addr: format!("127.0.0.1:{port}"),
-                ..NodeRecord::default()
-            },
-            AdminTimeouts::default(),
+        assert!(matches!(
+            AdminError::from_status(1, &tonic::Status::unauthenticated("bad token")),
+            AdminError::Denied {
+                code: tonic::Code::Unauthenticated,
+                ..
+            }
+        ));
+        assert_eq!(
+            AdminError::from_status(1, &tonic::Status::permission_denied("")).reason(),
+            "denied"
         );
-        let error = admin.status(1).await.unwrap_err();
-        assert!(matches!(error, AdminError::Unavailable { .. }), "{error:?}");
     }
 }

@@ -48,6 +48,15 @@ enum Fault {
     SlowNetwork,
 }
 
+impl Fault {
+    fn hits_the_leader(self) -> bool {
+        matches!(
+            self,
+            Fault::KillLeader | Fault::PauseLeader | Fault::IsolateLeader
+        )
+    }
+}
+
 const FAULTS: [Fault; 7] = [
     Fault::KillLeader,
     Fault::PauseFollower,
@@ -171,33 +180,23 @@ async fn inject(cluster: &mut ProcessCluster, fault: Fault, hold: Duration) {
             .collect::<Vec<_>>()
     };
     let network = cluster.network.clone().unwrap();
+    let victim = if fault.hits_the_leader() {
+        leader
+    } else {
+        follower
+    };
     match fault {
         Fault::KillLeader | Fault::KillFollower => {
-            let victim = if matches!(fault, Fault::KillLeader) {
-                leader
-            } else {
-                follower
-            };
             cluster.kill(victim);
             tokio::time::sleep(hold).await;
             cluster.start(victim);
         }
         Fault::PauseLeader | Fault::PauseFollower => {
-            let victim = if matches!(fault, Fault::PauseLeader) {
-                leader
-            } else {
-                follower
-            };
             cluster.pause(victim);
             tokio::time::sleep(hold).await;
             cluster.resume(victim);
         }
         Fault::IsolateLeader | Fault::IsolateFollower => {
-            let victim = if matches!(fault, Fault::IsolateLeader) {
-                leader
-            } else {
-                follower
-            };
             network.partition(&[victim], &others(victim));
             if matches!(fault, Fault::IsolateLeader) {
                 // The cut is real: the majority side elects another leader.

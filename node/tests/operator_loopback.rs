@@ -84,7 +84,17 @@ impl Kubernetes {
                 instruments_created: &created,
                 lag_max_entries: 100,
             };
-            let outcome = driver.step(&input).await.expect("driver step");
+            // A step can fail when leadership moves between observing and
+            // acting (NotLeader, a timeout); the operator requeues, and so
+            // does this loop.
+            let outcome = match driver.step(&input).await {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    eprintln!("requeue after: {error}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
             if !matches!(outcome.step, Step::Wait(_)) {
                 steps.push(outcome.step.to_string());
             }
@@ -113,16 +123,22 @@ impl Kubernetes {
 
     async fn assert_members<A: AdminApi>(&self, driver: &MembershipDriver<A>, voters: u32) {
         let want: BTreeSet<u64> = (1..=u64::from(voters)).collect();
-        for id in self.cluster.running() {
-            if let Ok(status) = driver.admin().status(id).await
-                && status.role == NodeRole::Leader
-            {
-                assert_eq!(status.voters, want, "voters");
-                assert!(status.learners.is_empty(), "learners {:?}", status.learners);
-                return;
-            }
-        }
-        panic!("no leader answers");
+        // An election may be under way (after a restart): wait for a leader.
+        let (voters, learners) = self
+            .cluster
+            .wait_for("a leader to answer", || async {
+                for id in self.cluster.running() {
+                    if let Ok(status) = driver.admin().status(id).await
+                        && status.role == NodeRole::Leader
+                    {
+                        return Some((status.voters, status.learners));
+                    }
+                }
+                None
+            })
+            .await;
+        assert_eq!(voters, want, "voters");
+        assert!(learners.is_empty(), "learners {learners:?}");
     }
 }
 

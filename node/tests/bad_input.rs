@@ -434,22 +434,33 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
         .unwrap_err();
     assert_eq!(status.code(), Some(Code::InvalidArgument));
 
-    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
-    let follower_admin = cluster.ports[&follower].admin_addr();
-    let mut follower_api = matchengine_proto::v1::admin_client::AdminClient::new(
-        tonic::transport::Endpoint::from_shared(format!("http://{follower_admin}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap(),
-    );
-    let status = follower_api
-        .change_membership(pb::ChangeMembershipRequest {
-            promote: vec![],
-            remove: vec![3],
+    // A change sent to a follower names the leader's admin address. The
+    // leader is re-read in the same poll (leadership may move under load),
+    // and the request names a node that is not a member, so it could change
+    // nothing even if it reached a leader.
+    let (leader_admin, status) = cluster
+        .wait_for("a follower to refuse a membership change", || async {
+            let leader = cluster.leader().await;
+            let follower = [1, 2, 3].into_iter().find(|id| *id != leader)?;
+            let follower_admin = cluster.ports[&follower].admin_addr();
+            let mut follower_api = matchengine_proto::v1::admin_client::AdminClient::new(
+                tonic::transport::Endpoint::from_shared(format!("http://{follower_admin}"))
+                    .ok()?
+                    .connect()
+                    .await
+                    .ok()?,
+            );
+            let status = follower_api
+                .change_membership(pb::ChangeMembershipRequest {
+                    promote: vec![],
+                    remove: vec![42],
+                })
+                .await
+                .err()?;
+            (cluster.leader().await == leader)
+                .then(|| (cluster.ports[&leader].admin_addr(), status))
         })
-        .await
-        .unwrap_err();
+        .await;
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(
         status.metadata().get(LEADER_METADATA).unwrap(),

@@ -6,7 +6,8 @@
 mod harness;
 
 use harness::{ProcessCluster, limit};
-use matchengine_client::{LEADER_METADATA, REJECT_REASON_METADATA, pb};
+use matchengine_client::{LEADER_METADATA, REJECT_REASON_METADATA, Transport, pb};
+use matchengine_proto::v1::client_client::ClientClient;
 use tonic::Code;
 
 fn reason(status: &tonic::Status) -> &str {
@@ -23,32 +24,13 @@ fn place_with(change: impl FnOnce(&mut pb::PlaceOrder)) -> pb::PlaceOrder {
     order
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_bad_request_gets_its_status_and_changes_nothing() {
-    let mut cluster = ProcessCluster::new();
-    cluster.bootstrap(&[1, 2, 3]).await;
-    cluster.add_instrument(1).await;
-    let client = cluster.client();
-    // A filled order, and a resting one, for the apply-time rejections.
-    client
-        .place_order(limit(1, 1, 1, pb::Side::Sell, 100, 1))
-        .await
-        .unwrap();
-    let filled = client
-        .place_order(limit(1, 2, 1, pb::Side::Buy, 100, 1))
-        .await
-        .unwrap();
-    client
-        .place_order(limit(1, 3, 1, pb::Side::Sell, 200, 1))
-        .await
-        .unwrap();
-    let leader = cluster.leader().await;
-    let before = cluster.converged_digest().await;
-    let log_before = cluster.status(leader).await.unwrap().last_log_index;
-    let mut api = client.node(&cluster.ports[&leader].client_addr()).unwrap();
+/// One request's outcome: what it was, its result, the expected status code
+/// and reject reason.
+type Outcome = (&'static str, Result<(), tonic::Status>, Code, &'static str);
 
-    // Refused by validation: never proposed.
-    let refused: Vec<(&str, Result<(), tonic::Status>, Code, &str)> = vec![
+/// Requests that validation refuses: never proposed.
+async fn refused_requests(api: &mut ClientClient<Transport>) -> Vec<Outcome> {
+    vec![
         (
             "missing side",
             api.place_order(place_with(|o| o.side = 0)).await.map(drop),
@@ -257,17 +239,13 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
             Code::InvalidArgument,
             "",
         ),
-    ];
-    for (what, result, code, reject) in &refused {
-        let status = result.as_ref().expect_err(what);
-        assert_eq!(status.code(), *code, "{what}: {status:?}");
-        assert_eq!(reason(status), *reject, "{what}");
-    }
-    let log_after = cluster.status(leader).await.unwrap().last_log_index;
-    assert_eq!(log_after, log_before, "a refused request reached the log");
+    ]
+}
 
-    // Decided at apply, identically everywhere: rejected, state unchanged.
-    let applied: Vec<(&str, Result<(), tonic::Status>, Code, &str)> = vec![
+/// Requests decided at apply, identically everywhere: rejected, state
+/// unchanged. `filled` is an order that has traded in full.
+async fn applied_rejections(api: &mut ClientClient<Transport>, filled: u64) -> Vec<Outcome> {
+    vec![
         (
             "cancel of an unknown order",
             api.cancel_order(pb::CancelOrder {
@@ -294,7 +272,7 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
             api.replace_order(pb::ReplaceOrder {
                 account: 2,
                 order: Some(pb::OrderRef {
-                    by: Some(pb::order_ref::By::OrderId(filled.order_id)),
+                    by: Some(pb::order_ref::By::OrderId(filled)),
                 }),
                 price_ticks: 99,
                 quantity_lots: 1,
@@ -329,12 +307,65 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
             Code::NotFound,
             "",
         ),
-    ];
-    for (what, result, code, reject) in &applied {
+    ]
+}
+
+fn assert_outcomes(outcomes: &[Outcome]) {
+    for (what, result, code, reject) in outcomes {
         let status = result.as_ref().expect_err(what);
         assert_eq!(status.code(), *code, "{what}: {status:?}");
         assert_eq!(reason(status), *reject, "{what}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_request_gets_its_status_and_changes_nothing() {
+    let mut cluster = ProcessCluster::new();
+    cluster.bootstrap(&[1, 2, 3]).await;
+    cluster.add_instrument(1).await;
+    let client = cluster.client();
+    // A filled order, and a resting one, for the apply-time rejections.
+    client
+        .place_order(limit(1, 1, 1, pb::Side::Sell, 100, 1))
+        .await
+        .unwrap();
+    let filled = client
+        .place_order(limit(1, 2, 1, pb::Side::Buy, 100, 1))
+        .await
+        .unwrap();
+    client
+        .place_order(limit(1, 3, 1, pb::Side::Sell, 200, 1))
+        .await
+        .unwrap();
+    let before = cluster.converged_digest().await;
+
+    // Both tables go to the leader. An election in between (under load)
+    // would add a blank entry to the log and turn leader-checked refusals
+    // into FAILED_PRECONDITION, so the tables are sent again, as one unit,
+    // until the same node led in the same term from start to end. Every
+    // request in them changes nothing, so repeating them is harmless.
+    let (leader, mut api, refused, log_before, log_after, applied) = cluster
+        .wait_for("the bad requests answered under one leader", || async {
+            let leader = cluster.leader().await;
+            let start = cluster.status(leader).await?;
+            let mut api = client.node(&cluster.ports[&leader].client_addr()).ok()?;
+            let refused = refused_requests(&mut api).await;
+            let log_after = cluster.status(leader).await?.last_log_index;
+            let applied = applied_rejections(&mut api, filled.order_id).await;
+            let end = cluster.status(leader).await?;
+            (end.term == start.term && end.leader_id == leader).then_some((
+                leader,
+                api,
+                refused,
+                start.last_log_index,
+                log_after,
+                applied,
+            ))
+        })
+        .await;
+    assert_outcomes(&refused);
+    assert_eq!(log_after, log_before, "a refused request reached the log");
+    assert_outcomes(&applied);
 
     // A batch: each command its own result; invalid ones not proposed.
     let batch = api

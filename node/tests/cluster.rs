@@ -124,36 +124,46 @@ async fn replicas_converge_recover_and_catch_up_through_snapshots() {
     assert_eq!(cluster.digests().len(), 1, "the restarted node caught up");
     assert_ne!(cluster.digests(), digest_before);
 
-    // Snapshot, purge, then add a learner: it can only catch up from the
-    // snapshot, since the log it would need is gone.
-    let leader = cluster.leader().await;
-    let leader_raft = cluster.nodes[&leader].raft.clone();
-    leader_raft.trigger().snapshot().await.unwrap();
-    let metrics = leader_raft
-        .wait(WAIT)
-        .metrics(
-            |m| m.snapshot.is_some_and(|s| s.index >= last),
-            "snapshot built",
-        )
-        .await
-        .unwrap();
-    let snapshot_index = metrics.snapshot.map(|s| s.index).unwrap();
-    leader_raft
-        .trigger()
-        .purge_log(snapshot_index)
-        .await
-        .unwrap();
-    leader_raft
-        .wait(WAIT)
-        .metrics(
-            |m| m.purged.is_some_and(|p| p.index >= snapshot_index),
-            "log purged",
-        )
-        .await
-        .unwrap();
+    // Snapshot and purge on every voter, then add a learner: whichever node
+    // leads by then (leadership may move under load), the learner can only
+    // catch up from a snapshot, since the log it would need is gone.
+    for id in 1..=3 {
+        let raft = cluster.nodes[&id].raft.clone();
+        raft.trigger().snapshot().await.unwrap();
+        let metrics = raft
+            .wait(WAIT)
+            .metrics(
+                |m| m.snapshot.is_some_and(|s| s.index >= last),
+                "snapshot built",
+            )
+            .await
+            .unwrap();
+        let snapshot_index = metrics.snapshot.map(|s| s.index).unwrap();
+        raft.trigger().purge_log(snapshot_index).await.unwrap();
+        raft.wait(WAIT)
+            .metrics(
+                |m| m.purged.is_some_and(|p| p.index >= snapshot_index),
+                "log purged",
+            )
+            .await
+            .unwrap();
+    }
 
     cluster.start(4).await;
-    leader_raft.add_learner(4, record(4), true).await.unwrap();
+    // Adding the same learner again is harmless: retried if the node asked
+    // is no longer leader.
+    for attempt in 1.. {
+        let leader = cluster.leader().await;
+        match cluster.nodes[&leader]
+            .raft
+            .add_learner(4, record(4), true)
+            .await
+        {
+            Ok(_) => break,
+            Err(error) if attempt < 20 => eprintln!("add learner again after: {error}"),
+            Err(error) => panic!("add learner: {error}"),
+        }
+    }
     let last = write_load(&cluster, 200, 5).await;
     cluster.wait_applied(last).await;
     assert_eq!(

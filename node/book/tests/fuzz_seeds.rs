@@ -8,7 +8,7 @@
 //!   cargo test -p matchengine-book --test fuzz_seeds -- --ignored
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod seed_corpus;
 
 use matchengine_book::{
     Accepted, AccountId, CancelOrder, ClientOrderId, Command, Engine, InstrumentId, InstrumentSpec,
@@ -16,9 +16,8 @@ use matchengine_book::{
     Symbol, TimeInForce,
 };
 
-fn seed_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/book_snapshot")
-}
+/// The fuzz target whose corpus these seeds start.
+const TARGET: &str = "book_snapshot";
 
 /// Small bounds, so that a fuzzed count or limit stays near the seeds.
 fn small_limits(finished_orders_retained_max: u32) -> Limits {
@@ -267,27 +266,11 @@ fn seeds_decode_and_re_encode_to_themselves() {
 
 #[test]
 fn committed_seeds_are_current() {
-    for (name, bytes) in seeds() {
-        let path = seed_dir().join(name);
-        let committed = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; regenerate with `cargo test -p matchengine-book --test fuzz_seeds -- --ignored`",
-                path.display()
-            )
-        });
-        assert!(
-            committed == bytes,
-            "{} is stale; regenerate with `cargo test -p matchengine-book --test fuzz_seeds -- --ignored`",
-            path.display()
-        );
-    }
+    seed_corpus::assert_current(TARGET, "matchengine-book", seeds());
 }
 
 #[test]
 #[ignore = "writes the seed corpus into fuzz/corpus/book_snapshot/"]
 fn write_seeds() {
-    std::fs::create_dir_all(seed_dir()).unwrap();
-    for (name, bytes) in seeds() {
-        std::fs::write(seed_dir().join(name), bytes).unwrap();
-    }
+    seed_corpus::write(TARGET, seeds());
 }

@@ -7,7 +7,8 @@
 //!   cargo test -p matchengine-codec --test fuzz_seeds -- --ignored
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+#[path = "../../book/tests/seed_corpus/mod.rs"]
+mod seed_corpus;
 
 use bytes::Bytes;
 use matchengine_book::{
@@ -20,9 +21,8 @@ use matchengine_codec::batch::{CommandBatch, KvCommand, NodeCommand};
 /// The leader's clock when the seeds were "proposed".
 const TIMESTAMP_NS: u64 = 1_700_000_000_000_000_000;
 
-fn seed_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/command_decoder")
-}
+/// The fuzz target whose corpus these seeds start.
+const TARGET: &str = "command_decoder";
 
 fn add_instrument(instrument: u32, symbol: &str, price_ticks: (i64, i64)) -> NodeCommand {
     NodeCommand::Book(Command::AddInstrument(InstrumentSpec {
@@ -211,27 +211,18 @@ fn seeds_decode_and_re_encode_to_themselves() {
 
 #[test]
 fn committed_seeds_are_current() {
-    for (name, batch) in seeds() {
-        let path = seed_dir().join(name);
-        let committed = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; regenerate with `cargo test -p matchengine-codec --test fuzz_seeds -- --ignored`",
-                path.display()
-            )
-        });
-        assert!(
-            committed == batch.encoded().as_ref(),
-            "{} is stale; regenerate with `cargo test -p matchengine-codec --test fuzz_seeds -- --ignored`",
-            path.display()
-        );
-    }
+    seed_corpus::assert_current(TARGET, "matchengine-codec", encoded(seeds()));
 }
 
 #[test]
 #[ignore = "writes the seed corpus into fuzz/corpus/command_decoder/"]
 fn write_seeds() {
-    std::fs::create_dir_all(seed_dir()).unwrap();
-    for (name, batch) in seeds() {
-        std::fs::write(seed_dir().join(name), batch.encoded()).unwrap();
-    }
+    seed_corpus::write(TARGET, encoded(seeds()));
+}
+
+fn encoded(seeds: Vec<(&'static str, CommandBatch)>) -> Vec<(&'static str, Vec<u8>)> {
+    seeds
+        .into_iter()
+        .map(|(name, batch)| (name, batch.encoded().to_vec()))
+        .collect()
 }

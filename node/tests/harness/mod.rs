@@ -439,20 +439,20 @@ impl ProcessCluster {
             quantity_lots_min: 1,
             quantity_lots_max: 1_000_000,
         };
-        let mut attempts = 0;
-        self.wait_for(&format!("instrument {instrument} added"), || {
-            attempts += 1;
-            let first = attempts == 1;
-            let spec = spec.clone();
-            let admin = &admin;
-            async move {
-                match admin.add_instrument(spec).await {
-                    Ok(_) => Some(()),
-                    Err(error) if !first && error.code() == Some(tonic::Code::AlreadyExists) => {
-                        Some(())
-                    }
-                    Err(_) => None,
-                }
+        match admin.add_instrument(spec.clone()).await {
+            Ok(_) => return,
+            Err(error) if error.code() == Some(tonic::Code::AlreadyExists) => {
+                panic!("instrument {instrument} exists already")
+            }
+            Err(_) => {}
+        }
+        // The first attempt failed; if it had applied after all, the next
+        // one says ALREADY_EXISTS.
+        self.wait_for(&format!("instrument {instrument} added"), || async {
+            match admin.add_instrument(spec.clone()).await {
+                Ok(_) => Some(()),
+                Err(error) if error.code() == Some(tonic::Code::AlreadyExists) => Some(()),
+                Err(_) => None,
             }
         })
         .await;

@@ -339,6 +339,17 @@ mod tests {
         sts.spec.unwrap().template.spec.unwrap()
     }
 
+    /// A container's environment, by name.
+    fn env_of(container: &Container) -> BTreeMap<&str, Option<String>> {
+        container
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| (e.name.as_str(), e.value.clone()))
+            .collect()
+    }
+
     #[test]
     fn statefulset_shape() {
         let mec = cluster(3);
@@ -407,13 +418,7 @@ mod tests {
                 ("health".to_owned(), 7003)
             ]
         );
-        let env: BTreeMap<_, _> = c
-            .env
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|e| (e.name.as_str(), e.value.clone()))
-            .collect();
+        let env = env_of(c);
         assert_eq!(
             env["MATCHENGINE_NODE_ID_FROM_HOSTNAME"].as_deref(),
             Some("true")
@@ -474,13 +479,7 @@ mod tests {
             ),
             ("tls", "/etc/matchengine/tls", Some(true))
         );
-        let env: BTreeMap<_, _> = pod.containers[0]
-            .env
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|e| (e.name.as_str(), e.value.clone()))
-            .collect();
+        let env = env_of(&pod.containers[0]);
         for (name, file) in [
             ("MATCHENGINE_TLS_CERT", "tls.crt"),
             ("MATCHENGINE_TLS_KEY", "tls.key"),

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use matchengine_book as book;
-use matchengine_node::batch::{CommandBatch, DecodedBatch, KvCommand, NodeCommand};
-use matchengine_node::raft_types::{Entry, LeaderId, LogId, SnapshotMeta, TypeConfig};
-use matchengine_node::state::{ReplicatedState, StateLimits};
-use matchengine_node::storage::{LogStore, snapshot_file};
+use matchengine_codec::batch::{CommandBatch, DecodedBatch, KvCommand, NodeCommand};
+use matchengine_node::raft::log_storage::RaftLogStore;
+use matchengine_node::raft::types::{Entry, LeaderId, LogId, TypeConfig};
+use matchengine_node::replica::state::{ReplicatedState, StateLimits};
+use matchengine_node::storage::snapshot_file;
 use openraft::EntryPayload;
 use openraft::storage::{IOFlushed, RaftLogStorage};
 use openraft::type_config::TypeConfigExt;
@@ -42,9 +43,12 @@ async fn append_run(
     in_flight: usize,
     appends: u64,
     payload_bytes: usize,
-) -> (Duration, matchengine_node::storage::LogStatsSnapshot) {
+) -> (
+    Duration,
+    matchengine_node::storage::log_store::LogStatsSnapshot,
+) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-    let mut store = LogStore::open(dir.path()).unwrap_or_else(|e| panic!("open: {e}"));
+    let mut store = RaftLogStore::open(dir.path()).unwrap_or_else(|e| panic!("open: {e}"));
     let stats = store.stats();
     let mut pending = std::collections::VecDeque::new();
     let start = Instant::now();
@@ -171,10 +175,9 @@ fn snapshot_row(name: &str, state: &ReplicatedState) {
     let mut body = Vec::new();
     copy.encode(&mut body);
     let encode = start.elapsed();
-    let meta = SnapshotMeta::default();
     let start = Instant::now();
     let file =
-        snapshot_file::write(dir.path(), &meta, &body).unwrap_or_else(|e| panic!("write: {e}"));
+        snapshot_file::write(dir.path(), None, b"", &body).unwrap_or_else(|e| panic!("write: {e}"));
     let write = start.elapsed();
     let start = Instant::now();
     let (_, read_body) = snapshot_file::read(&file.path).unwrap_or_else(|e| panic!("read: {e}"));

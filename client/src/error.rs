@@ -1,6 +1,6 @@
 //! What a client call can fail with: one clear line each.
 
-use crate::REJECT_REASON_METADATA;
+use matchengine_proto::metadata;
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum ClientError {
@@ -19,7 +19,7 @@ fn describe(status: &tonic::Status) -> String {
     let mut line = format!("{:?}: {}", status.code(), status.message());
     if let Some(reason) = status
         .metadata()
-        .get(REJECT_REASON_METADATA)
+        .get(metadata::REJECT_REASON)
         .and_then(|v| v.to_str().ok())
     {
         line.push_str(&format!(" ({reason})"));
@@ -50,7 +50,7 @@ impl ClientError {
         match self {
             ClientError::Status(status) => status
                 .metadata()
-                .get(REJECT_REASON_METADATA)
+                .get(metadata::REJECT_REASON)
                 .and_then(|value| value.to_str().ok()),
             _ => None,
         }

@@ -51,11 +51,3 @@ pub use error::ClientError;
 pub use events::EventSubscription;
 pub use matchengine_proto::v1 as pb;
 pub use pool::{ConnectOptions, RetryPolicy, TlsOptions, Token, Transport};
-
-/// The metadata key a follower uses to name the leader's address.
-pub const LEADER_METADATA: &str = "x-matchengine-leader";
-/// The metadata key naming the book's reject reason of a failed command.
-pub const REJECT_REASON_METADATA: &str = "x-matchengine-reject-reason";
-/// The metadata key (`unknown`) on a write that may or may not have been
-/// applied: the client library never repeats those, except places.
-pub const OUTCOME_METADATA: &str = "x-matchengine-outcome";

@@ -9,7 +9,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::error::ClientError;
-use crate::{LEADER_METADATA, OUTCOME_METADATA};
+use matchengine_proto::metadata;
 
 /// How hard a call tries before giving up.
 #[derive(Clone, Copy, Debug)]
@@ -230,7 +230,7 @@ pub(crate) enum Repeat {
 /// The attempt may have been applied: the server said the outcome is
 /// unknown, or the request was sent and no answer came.
 pub(crate) fn maybe_applied(status: &tonic::Status) -> bool {
-    if status.metadata().get(OUTCOME_METADATA).is_some() {
+    if status.metadata().get(metadata::OUTCOME).is_some() {
         return true;
     }
     match status.code() {
@@ -253,7 +253,7 @@ fn next_after(status: &tonic::Status, repeat: Repeat) -> Next {
     match status.code() {
         tonic::Code::FailedPrecondition => match status
             .metadata()
-            .get(LEADER_METADATA)
+            .get(metadata::LEADER)
             .and_then(|v| v.to_str().ok())
         {
             Some(leader) => Next::Leader(leader.to_string()),
@@ -435,8 +435,8 @@ mod tests {
     fn only_attempts_that_never_applied_are_repeated_for_unsafe_writes() {
         let mut unknown = unavailable("the outcome is unknown: leadership changed");
         unknown.metadata_mut().insert(
-            OUTCOME_METADATA,
-            tonic::metadata::MetadataValue::from_static("unknown"),
+            metadata::OUTCOME,
+            tonic::metadata::MetadataValue::from_static(metadata::OUTCOME_UNKNOWN),
         );
         assert!(matches!(
             next_after(&unknown, Repeat::OnlyIfNotApplied),
@@ -468,7 +468,7 @@ mod tests {
         ));
         let mut redirect = tonic::Status::failed_precondition("not the leader");
         redirect.metadata_mut().insert(
-            LEADER_METADATA,
+            metadata::LEADER,
             tonic::metadata::MetadataValue::from_static("10.0.0.1:7000"),
         );
         assert!(matches!(

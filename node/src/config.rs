@@ -9,10 +9,10 @@ use std::time::Duration;
 use clap::Parser;
 use matchengine_book::Limits;
 
-use crate::kv::KvLimits;
-use crate::raft_config::RaftSettings;
-use crate::raft_types::{NodeId, NodeRecord};
-use crate::state::StateLimits;
+use crate::raft::settings::RaftSettings;
+use crate::raft::types::{NodeId, NodeRecord};
+use crate::replica::kv::KvLimits;
+use crate::replica::state::StateLimits;
 use crate::tls::TlsFiles;
 
 #[derive(Clone, Debug, Parser)]
@@ -132,11 +132,12 @@ pub struct Config {
     /// Largest Raft message between nodes.
     #[arg(long, env = "MATCHENGINE_RAFT_MESSAGE_BYTES_MAX", default_value_t = 256 * 1024 * 1024)]
     pub raft_message_bytes_max: u32,
-    /// Commands in one SubmitBatch call.
+    /// Commands in one SubmitBatch call; at most --batch-commands-max (a
+    /// call's commands go into one log entry).
     #[arg(
         long,
         env = "MATCHENGINE_SUBMIT_BATCH_COMMANDS_MAX",
-        default_value_t = 10_000
+        default_value_t = 4_096
     )]
     pub submit_batch_commands_max: u32,
     /// Events kept per instrument for StreamEvents to resume from.
@@ -289,7 +290,7 @@ impl Default for ServiceLimits {
             batches_inflight_max: 64,
             client_message_bytes_max: 4 * 1024 * 1024,
             raft_message_bytes_max: 256 * 1024 * 1024,
-            submit_batch_commands_max: 10_000,
+            submit_batch_commands_max: 4_096,
             events_retained_per_instrument: 65_536,
             raft_rpc_timeout: Duration::from_secs(2),
             orders_reserved: 100_000,
@@ -382,6 +383,12 @@ impl Config {
             if value == 0 {
                 return Err(invalid(flag, "must be at least 1"));
             }
+        }
+        if self.submit_batch_commands_max > self.batch_commands_max {
+            return Err(invalid(
+                "submit-batch-commands-max",
+                "must be at most --batch-commands-max (a call's commands go into one log entry)",
+            ));
         }
         if self.client_message_bytes_max < 1024 {
             return Err(invalid("client-message-bytes-max", "must be at least 1024"));
@@ -616,6 +623,10 @@ mod tests {
             (
                 &["--node-id", "1", "--batch-commands-max", "0"],
                 "batch-commands-max",
+            ),
+            (
+                &["--node-id", "1", "--batch-commands-max", "100"],
+                "submit-batch-commands-max",
             ),
             (
                 &["--node-id", "1", "--admin-listen", "0.0.0.0:7000"],

@@ -14,8 +14,8 @@ use std::sync::Mutex;
 use matchengine_book::{Event, InstrumentId};
 use tokio::sync::watch;
 
-use crate::batch::CommandOutcome;
-use crate::state::ReplicatedState;
+use crate::replica::outcome::CommandOutcome;
+use crate::replica::state::ReplicatedState;
 
 /// Why events could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -150,9 +150,9 @@ impl EventHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{DecodedBatch, NodeCommand};
-    use crate::state::StateLimits;
+    use crate::replica::state::StateLimits;
     use matchengine_book as book;
+    use matchengine_codec::batch::{DecodedBatch, NodeCommand};
 
     fn place(client: u64, side: book::Side, price: i64) -> NodeCommand {
         NodeCommand::Book(book::Command::Place(book::PlaceOrder {

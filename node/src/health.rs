@@ -10,12 +10,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use openraft::ServerState;
-use openraft::async_runtime::WatchReceiver;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::raft_types::Raft;
+use crate::raft::handle::{RaftHandle, Role};
 
 /// The service name whose health means "ready for client traffic".
 pub const CLIENT_SERVICE: &str = "matchengine.v1.Client";
@@ -65,23 +63,25 @@ impl Readiness {
 
 /// Keeps the client service's health in step with readiness until Raft
 /// stops; then reports both services as not serving.
-pub async fn track(raft: Raft, readiness: std::sync::Arc<Readiness>, reporter: HealthReporter) {
+pub async fn track(
+    raft: RaftHandle,
+    readiness: std::sync::Arc<Readiness>,
+    reporter: HealthReporter,
+) {
     reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
     reporter
         .set_service_status(CLIENT_SERVICE, ServingStatus::NotServing)
         .await;
-    let mut metrics = raft.metrics();
+    let mut watch = raft.watch();
     loop {
-        let (leader_known, applied, running) = {
-            let current = metrics.borrow_watched();
-            (
-                current.current_leader.is_some(),
-                current.last_applied.as_ref().map_or(0, |id| id.index),
-                current.state != ServerState::Shutdown && current.running_state.is_ok(),
-            )
-        };
+        let status = watch.status();
+        let (leader_known, applied, running) = (
+            status.leader_id.is_some(),
+            status.applied_index.unwrap_or(0),
+            status.role != Role::Shutdown && status.fatal.is_none(),
+        );
         if readiness.update(leader_known, applied, running) {
             let status = if readiness.view().ready {
                 ServingStatus::Serving
@@ -91,7 +91,7 @@ pub async fn track(raft: Raft, readiness: std::sync::Arc<Readiness>, reporter: H
             tracing::info!(?status, "client readiness changed");
             reporter.set_service_status(CLIENT_SERVICE, status).await;
         }
-        if !running || metrics.changed().await.is_err() {
+        if !running || !watch.changed().await {
             break;
         }
     }

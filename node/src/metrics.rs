@@ -12,16 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use matchengine_book::EventKind;
-use openraft::ServerState;
-use openraft::async_runtime::WatchReceiver;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::batch::CommandOutcome;
-use crate::raft_types::Raft;
-use crate::storage::LogStats;
+use crate::raft::handle::{RaftHandle, Role};
+use crate::replica::outcome::CommandOutcome;
+use crate::storage::log_store::LogStats;
 
 /// The name of every metric family the node exports. The Grafana
 /// dashboard may use only these (a test checks it).
@@ -335,35 +333,27 @@ impl Metrics {
     }
 
     /// Reads Raft's and the log's current figures into the gauges.
-    pub fn refresh(&self, raft: &Raft, log: &LogStats, inflight_commands: u32) {
-        let receiver = raft.metrics();
-        let metrics = receiver.borrow_watched();
-        self.raft_term.set(metrics.current_term as i64);
+    pub fn refresh(&self, raft: &RaftHandle, log: &LogStats, inflight_commands: u32) {
+        let status = raft.status();
+        self.raft_term.set(status.term as i64);
         self.raft_leader_id
-            .set(metrics.current_leader.unwrap_or(0) as i64);
+            .set(status.leader_id.unwrap_or(0) as i64);
         self.raft_is_leader
-            .set(i64::from(metrics.state == ServerState::Leader));
-        let last = metrics.last_log_index.unwrap_or(0);
+            .set(i64::from(status.role == Role::Leader));
+        let last = status.last_log_index.unwrap_or(0);
         self.raft_last_log_index.set(last as i64);
         self.raft_committed_index
-            .set(metrics.local_committed.as_ref().map_or(0, |id| id.index) as i64);
+            .set(status.committed_index.unwrap_or(0) as i64);
         self.raft_applied_index
-            .set(metrics.last_applied.map_or(0, |id| id.index) as i64);
+            .set(status.applied_index.unwrap_or(0) as i64);
         self.raft_snapshot_index
-            .set(metrics.snapshot.map_or(0, |id| id.index) as i64);
+            .set(status.snapshot_index.unwrap_or(0) as i64);
         self.raft_replication_lag_entries.reset();
-        if let Some(replication) = &metrics.replication {
-            for (follower, matched) in replication {
-                if *follower == metrics.id {
-                    continue;
-                }
-                let matched = matched.as_ref().map_or(0, |id| id.index);
-                self.raft_replication_lag_entries
-                    .with_label_values(&[follower.to_string().as_str()])
-                    .set(last.saturating_sub(matched) as i64);
-            }
+        for (follower, matched) in raft.replication().unwrap_or_default() {
+            self.raft_replication_lag_entries
+                .with_label_values(&[follower.to_string().as_str()])
+                .set(last.saturating_sub(matched.unwrap_or(0)) as i64);
         }
-        drop(metrics);
         self.inflight_commands.set(i64::from(inflight_commands));
         let stats = log.snapshot();
         if let Ok(mut seen) = self.log_seen.lock() {
@@ -449,7 +439,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::CommandOutcome;
+    use crate::replica::outcome::CommandOutcome;
     use matchengine_book as book;
 
     #[test]

@@ -11,24 +11,31 @@
 //!
 //! Bounds: at most `inflight_commands_max` commands are accepted and not
 //! yet answered; beyond that a proposal fails at once with
-//! [`ProposeError::Overloaded`] rather than queueing without limit.
+//! [`ProposeError::Overloaded`] rather than queueing without limit. No log
+//! entry ever holds more than `batch_commands_max` commands: a proposal
+//! larger than that is refused, and one that would overflow the batch being
+//! filled waits for the next.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use openraft::errors::ClientWriteError;
-use openraft::impls::ProgressResponder;
+use matchengine_book as book;
+use matchengine_codec::batch::{CommandBatch, KvCommand, NodeCommand};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use crate::batch::{CommandBatch, CommandOutcome, NodeCommand};
 use crate::config::ServiceLimits;
-use crate::raft_types::{NodeId, Raft};
+use crate::raft::handle::{RaftHandle, WriteError};
+use crate::raft::types::NodeId;
+use crate::replica::kv::KvReject;
+use crate::replica::outcome::CommandOutcome;
 
 /// Why proposed commands have no outcome.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProposeError {
     #[error("the node has {0} commands in flight; retry later")]
     Overloaded(u32),
+    #[error("{count} commands is more than the {max} one log entry holds")]
+    TooLarge { count: usize, max: u32 },
     #[error("this node is not the leader")]
     NotLeader { leader_id: Option<NodeId> },
     /// Not proposed: the node is shutting down.
@@ -50,6 +57,7 @@ pub struct Proposer {
     queue: mpsc::UnboundedSender<Proposal>,
     inflight: Arc<Semaphore>,
     inflight_max: u32,
+    batch_commands_max: u32,
 }
 
 impl std::fmt::Debug for Proposal {
@@ -60,7 +68,7 @@ impl std::fmt::Debug for Proposal {
 
 impl Proposer {
     /// Starts the proposing task for `raft`; it ends when every handle is dropped.
-    pub fn start(raft: Raft, limits: &ServiceLimits) -> Proposer {
+    pub fn start(raft: RaftHandle, limits: &ServiceLimits) -> Proposer {
         // The queue itself is unbounded; the semaphore bounds what is in it.
         let (queue, receiver) = mpsc::unbounded_channel();
         tokio::spawn(run(
@@ -73,6 +81,7 @@ impl Proposer {
             queue,
             inflight: Arc::new(Semaphore::new(limits.inflight_commands_max as usize)),
             inflight_max: limits.inflight_commands_max,
+            batch_commands_max: limits.batch_commands_max,
         }
     }
 
@@ -87,8 +96,14 @@ impl Proposer {
         &self,
         commands: Vec<NodeCommand>,
     ) -> Result<Vec<CommandOutcome>, ProposeError> {
-        let count =
-            u32::try_from(commands.len()).map_err(|_| ProposeError::Overloaded(u32::MAX))?;
+        if commands.len() > self.batch_commands_max as usize {
+            return Err(ProposeError::TooLarge {
+                count: commands.len(),
+                max: self.batch_commands_max,
+            });
+        }
+        // Fits in u32: bounded by batch_commands_max just above.
+        let count = commands.len() as u32;
         let permit = Arc::clone(&self.inflight)
             .try_acquire_many_owned(count.max(1))
             .map_err(|_| ProposeError::Overloaded(self.inflight_max))?;
@@ -105,6 +120,43 @@ impl Proposer {
             .await
             .map_err(|_| ProposeError::Unknown("the node stopped before answering".into()))?
     }
+
+    /// Proposes one book command: its reply and events once applied.
+    pub async fn propose_book(
+        &self,
+        command: book::Command,
+    ) -> Result<(book::Reply, Vec<book::Event>), ProposeError> {
+        match self.propose_one(NodeCommand::Book(command)).await? {
+            CommandOutcome::Book { reply, events } => Ok((reply, events)),
+            CommandOutcome::Kv(_) => Err(outcome_mismatch()),
+        }
+    }
+
+    /// Proposes one key-value command: whether the key existed (put) or was
+    /// deleted (delete), or why the namespace refused it.
+    pub async fn propose_kv(
+        &self,
+        command: KvCommand,
+    ) -> Result<Result<bool, KvReject>, ProposeError> {
+        match self.propose_one(NodeCommand::Kv(command)).await? {
+            CommandOutcome::Kv(result) => Ok(result),
+            CommandOutcome::Book { .. } => Err(outcome_mismatch()),
+        }
+    }
+
+    async fn propose_one(&self, command: NodeCommand) -> Result<CommandOutcome, ProposeError> {
+        let mut outcomes = self.propose(vec![command]).await?;
+        match (outcomes.pop(), outcomes.is_empty()) {
+            (Some(outcome), true) => Ok(outcome),
+            _ => Err(outcome_mismatch()),
+        }
+    }
+}
+
+/// The state machine answers each command with an outcome of its own kind,
+/// one per command; anything else is a bug, reported rather than trusted.
+fn outcome_mismatch() -> ProposeError {
+    ProposeError::Unknown("the applied batch's outcomes do not match its commands".into())
 }
 
 /// A strictly increasing wall clock in nanoseconds: two batches never share
@@ -125,13 +177,22 @@ impl BatchClock {
 }
 
 async fn run(
-    raft: Raft,
+    raft: RaftHandle,
     mut queue: mpsc::UnboundedReceiver<Proposal>,
     batch_commands_max: usize,
     batch_slots: Arc<Semaphore>,
 ) {
     let mut clock = BatchClock::default();
-    while let Some(first) = queue.recv().await {
+    // A proposal that did not fit in the previous batch starts the next.
+    let mut carried: Option<Proposal> = None;
+    loop {
+        let first = match carried.take() {
+            Some(proposal) => proposal,
+            None => match queue.recv().await {
+                Some(proposal) => proposal,
+                None => break,
+            },
+        };
         // Wait for room before draining, so that proposals arriving while
         // the pipeline is full join this batch.
         let Ok(slot) = Arc::clone(&batch_slots).acquire_owned().await else {
@@ -141,6 +202,10 @@ async fn run(
         let mut proposals = vec![first];
         while count < batch_commands_max {
             match queue.try_recv() {
+                Ok(proposal) if count + proposal.commands.len() > batch_commands_max => {
+                    carried = Some(proposal);
+                    break;
+                }
                 Ok(proposal) => {
                     count += proposal.commands.len();
                     proposals.push(proposal);
@@ -148,6 +213,11 @@ async fn run(
                 Err(_) => break,
             }
         }
+        // propose() refuses any single proposal over the bound.
+        assert!(
+            count <= batch_commands_max,
+            "a batch of {count} commands exceeds batch_commands_max {batch_commands_max}"
+        );
         let mut commands = Vec::with_capacity(count);
         let mut waiting = Vec::with_capacity(proposals.len());
         for proposal in proposals {
@@ -157,27 +227,22 @@ async fn run(
         }
         let batch = CommandBatch::new(clock.next(), &commands);
         drop(commands);
-        let (responder, applied) = ProgressResponder::complete_only();
-        if raft.write(batch).responder(responder).await.is_err() {
-            for (_, reply, _) in waiting {
-                let _ = reply.send(Err(ProposeError::Stopped));
-            }
-            continue;
-        }
-        tokio::spawn(async move {
-            let result = match applied.await {
-                Ok(Ok(response)) => Ok(response.data.outcomes),
-                Ok(Err(ClientWriteError::ForwardToLeader(forward))) => {
-                    Err(ProposeError::NotLeader {
-                        leader_id: forward.leader_id,
-                    })
+        let pending = match raft.submit(batch).await {
+            Ok(pending) => pending,
+            Err(_) => {
+                for (_, reply, _) in waiting {
+                    let _ = reply.send(Err(ProposeError::Stopped));
                 }
-                Ok(Err(other)) => Err(ProposeError::Unknown(other.to_string())),
-                // The leader stepped down or stopped before applying: the
-                // entry may or may not commit later.
-                Err(_) => Err(ProposeError::Unknown(
-                    "leadership changed before the entry was applied".into(),
-                )),
+                continue;
+            }
+        };
+        tokio::spawn(async move {
+            let result = match pending.applied().await {
+                Ok(outcome) => Ok(outcome.outcomes),
+                Err(WriteError::NotLeader { leader_id }) => {
+                    Err(ProposeError::NotLeader { leader_id })
+                }
+                Err(error) => Err(ProposeError::Unknown(error.to_string())),
             };
             distribute(result, waiting);
             drop(slot);

@@ -1,5 +1,7 @@
-//! Wiring: opens the storage, starts Raft, the proposer and the five
-//! servers (client, admin, Raft, health, metrics), and shuts them down in order.
+//! Wiring: binds the five ports (client, admin, Raft, health, metrics),
+//! opens the storage, starts the Raft group and the proposer, serves, and
+//! shuts it all down in order. Each step is one function; what each part
+//! does lives in its own module.
 //!
 //! Data directory layout: `raft-log/` (RocksDB: log, vote, committed),
 //! `snapshots/` (the newest snapshot file), `incoming-snapshots/` (partial
@@ -15,37 +17,33 @@
 //! disk, which names the file), the node logs it and exits non-zero at
 //! once, so that its supervisor restarts it; it never stays up serving
 //! nothing.
-//!
-//! Security: see [`crate::tls`] (TLS on the client, admin and Raft ports)
-//! and [`crate::api::auth`] (who may call the admin API). Health checks
-//! also have their own plaintext port, for probes that cannot speak TLS.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use matchengine_proto::v1 as pb;
-use openraft::ServerState;
-use openraft::async_runtime::WatchReceiver;
-use openraft::storage::RaftLogStorage;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tower::util::MapResponseLayer;
 
-use crate::api::auth::{self, AdminAuth};
+use crate::api::auth::AdminAuth;
 use crate::api::{ApiContext, admin::AdminService, client::ClientService, oversize};
-use crate::batch::CommandOutcome;
+use crate::applied_feed::AppliedFeed;
 use crate::config::NodeSettings;
 use crate::events::EventHub;
 use crate::health::{self, Readiness};
 use crate::metrics::{self, Metrics};
-use crate::network::{RaftNetwork, RaftService};
 use crate::proposer::Proposer;
-use crate::raft_types::{LogId, Raft};
-use crate::state::ReplicatedState;
-use crate::storage::{FsyncObserver, LogStore, StateMachineObserver, StateMachineStore};
+use crate::raft::handle::RaftHandle;
+use crate::raft::log_storage::RaftLogStore;
+use crate::raft::network::server::RaftService;
+use crate::raft::state_machine::StateMachineStore;
+use crate::raft::{self, GroupOptions};
+use crate::storage::log_store::{FsyncObserver, LogStats};
 use crate::tls::{PortPolicy, TlsWatch, incoming};
 
 /// How long stopping servers may wait for requests still in flight.
@@ -63,7 +61,7 @@ pub enum NodeError {
     #[error(transparent)]
     Log(#[from] crate::storage::log_store::OpenError),
     #[error(transparent)]
-    StateMachine(#[from] crate::storage::state_machine::StateMachineError),
+    StateMachine(#[from] crate::raft::state_machine::StateMachineError),
     #[error("reading the log: {0}")]
     LogRead(std::io::Error),
     #[error("preparing {path}: {source}")]
@@ -72,19 +70,15 @@ pub enum NodeError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Settings(#[from] crate::raft_config::RaftSettingsError),
+    Start(#[from] crate::raft::StartError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
-    #[error("starting Raft: {0}")]
-    Raft(String),
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
-    #[error(transparent)]
-    AdminToken(#[from] crate::api::auth::TokenError),
+    Security(#[from] crate::security::SecurityError),
     /// Raft's core stopped without being asked to (a storage error or a
     /// panic); the process must exit so that it is restarted.
     #[error("Raft stopped: {0}")]
-    RaftStopped(openraft::errors::Fatal<crate::raft_types::TypeConfig>),
+    RaftStopped(String),
     #[error("gRPC reflection: {0}")]
     Reflection(String),
     #[error("the {what} server failed: {source}")]
@@ -94,58 +88,54 @@ pub enum NodeError {
     },
 }
 
-/// Feeds the event hub and metrics from the apply task.
-#[derive(Debug)]
-struct NodeObserver {
-    events: Arc<EventHub>,
-    metrics: Arc<Metrics>,
+/// The node's ports, bound before anything starts so that a taken port is
+/// reported first.
+struct Listeners {
+    client: TcpListener,
+    admin: TcpListener,
+    raft: TcpListener,
+    health: TcpListener,
+    metrics: SocketAddr,
 }
 
-impl StateMachineObserver for NodeObserver {
-    fn applied(&self, _log_id: &LogId, outcomes: &[CommandOutcome]) {
-        self.events.record(outcomes);
-        self.metrics.observe_applied(outcomes);
-    }
-
-    fn snapshot_built(&self, size_bytes: u64, elapsed: Duration) {
-        self.metrics.observe_snapshot_built(size_bytes, elapsed);
-    }
-
-    fn snapshot_installed(&self, size_bytes: u64, state: &ReplicatedState) {
-        self.events.reset(state);
-        self.metrics.observe_snapshot_installed(size_bytes);
-    }
+/// A started node: what the servers serve.
+struct Started {
+    context: ApiContext,
+    raft_service: RaftService,
+    log_stats: Arc<LogStats>,
 }
 
-/// The TLS configurations (reloaded from the files) and the admin API's
-/// check, with a log line saying which protections are on.
-fn security(
-    security: &crate::config::Security,
-) -> Result<(Option<TlsWatch>, AdminAuth), NodeError> {
-    let tls = match &security.tls {
-        Some(settings) => {
-            let (watch, _reloading) =
-                crate::tls::watch_files(settings.files.clone(), settings.reload_interval)?;
-            Some(watch)
+/// The running servers and the switches that stop them.
+struct Serving {
+    stop_api: watch::Sender<bool>,
+    stop_raft: watch::Sender<bool>,
+    servers: Vec<(
+        &'static str,
+        JoinHandle<Result<(), tonic::transport::Error>>,
+    )>,
+    metrics_server: JoinHandle<std::io::Result<()>>,
+    readiness_task: JoinHandle<()>,
+    reporter: tonic_health::server::HealthReporter,
+}
+
+/// Runs a node until `shutdown` completes, then stops it gracefully.
+pub async fn run(
+    settings: NodeSettings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let listeners = bind_all(&settings).await?;
+    let (tls, admin_auth) = crate::security::load(&settings.security)?;
+    let started = start(&settings, tls.clone()).await?;
+    let raft = started.context.raft.clone();
+    let serving = serve(listeners, started, tls, admin_auth, &settings)?;
+    tokio::select! {
+        () = shutdown => {}
+        fatal = raft.stopped_by_itself() => {
+            tracing::error!(error = %fatal, "Raft stopped on a fatal error; exiting");
+            return Err(NodeError::RaftStopped(fatal));
         }
-        None => None,
-    };
-    let token = security
-        .admin_token_file
-        .as_deref()
-        .map(auth::read_token)
-        .transpose()?;
-    let admin = match (tls.is_some(), token.is_some()) {
-        (true, true) => "mutual TLS and a token",
-        (true, false) => "mutual TLS",
-        (false, true) => "a token (no TLS)",
-        (false, false) => "nothing (--admin-insecure)",
-    };
-    if tls.is_none() && token.is_none() {
-        tracing::warn!("the admin API is open to anyone who can reach it (--admin-insecure)");
     }
-    tracing::info!(tls = tls.is_some(), admin_requires = admin, "security");
-    Ok((tls, AdminAuth::new(token)))
+    stop(serving, &raft).await
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, NodeError> {
@@ -154,123 +144,112 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, NodeE
         .map_err(|source| NodeError::Bind { what, addr, source })
 }
 
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
+async fn bind_all(settings: &NodeSettings) -> Result<Listeners, NodeError> {
+    Ok(Listeners {
+        client: bind("the client API", settings.client_listen).await?,
+        admin: bind("the admin API", settings.admin_listen).await?,
+        raft: bind("Raft", settings.raft_listen).await?,
+        health: bind("health checks", settings.health_listen).await?,
+        metrics: settings.metrics_listen,
+    })
 }
 
-/// Runs a node until `shutdown` completes, then stops it gracefully.
-pub async fn run(
-    settings: NodeSettings,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), NodeError> {
-    let node_id = settings.node_id;
-    let limits = settings.limits;
-    // Bind first: a taken port is reported before anything starts.
-    let client_listener = bind("the client API", settings.client_listen).await?;
-    let admin_listener = bind("the admin API", settings.admin_listen).await?;
-    let raft_listener = bind("Raft", settings.raft_listen).await?;
-    let health_listener = bind("health checks", settings.health_listen).await?;
-    let (tls, admin_auth) = security(&settings.security)?;
-    let metrics_listener_addr = settings.metrics_listen;
-
-    std::fs::create_dir_all(&settings.data_dir).map_err(|source| NodeError::Dir {
-        path: settings.data_dir.display().to_string(),
+/// Opens the storage, loads the state, starts the Raft group and the
+/// proposer.
+async fn start(settings: &NodeSettings, tls: Option<TlsWatch>) -> Result<Started, NodeError> {
+    let (node_id, limits, data_dir) = (settings.node_id, settings.limits, &settings.data_dir);
+    std::fs::create_dir_all(data_dir).map_err(|source| NodeError::Dir {
+        path: data_dir.display().to_string(),
         source,
     })?;
-    let mut log = LogStore::open(&settings.data_dir.join("raft-log"))?;
+    let log = RaftLogStore::open(&data_dir.join("raft-log"))?;
     let startup_committed = log
-        .read_committed()
-        .await
+        .committed()
         .map_err(NodeError::LogRead)?
         .map_or(0, |id| id.index);
     let state_machine =
-        StateMachineStore::open(&settings.data_dir.join("snapshots"), settings.state_limits)?;
+        StateMachineStore::open(&data_dir.join("snapshots"), settings.state_limits)?;
     state_machine
         .reserve_orders(limits.orders_reserved as usize)
         .map_err(NodeError::LogRead)?;
     let metrics = Arc::new(Metrics::new(node_id)?);
     let events = Arc::new(
         state_machine
-            .read(|applied| EventHub::new(limits.events_retained_per_instrument, &applied.state))
+            .read(|state| EventHub::new(limits.events_retained_per_instrument, state))
             .map_err(NodeError::LogRead)?,
     );
-    state_machine.set_observer(Arc::new(NodeObserver {
+    state_machine.set_observer(Arc::new(AppliedFeed {
         events: Arc::clone(&events),
         metrics: Arc::clone(&metrics),
     }));
     let log_stats = log.stats();
-    {
-        let metrics = Arc::clone(&metrics);
-        log_stats.set_fsync_observer(FsyncObserver(Box::new(move |elapsed| {
-            metrics.observe_fsync(elapsed)
-        })));
-    }
-    let config = Arc::new(settings.raft.to_openraft("matchengine")?);
-    let network = RaftNetwork::new(
-        limits.raft_rpc_timeout,
-        limits.raft_message_bytes_max,
-        limits.raft_source_ip,
-        tls.clone(),
-    );
-    let raft = Raft::new(node_id, config, network, log, state_machine.clone())
-        .await
-        .map_err(|e| NodeError::Raft(e.to_string()))?;
-    // Serve nothing until Raft has loaded the log and vote: a status that
-    // said "not initialized" for a member would look like a wiped volume.
-    let initialized = raft
-        .is_initialized()
-        .await
-        .map_err(|e| NodeError::Raft(e.to_string()))?;
-    if initialized {
-        raft.wait(Some(Duration::from_secs(30)))
-            .metrics(
-                |m| {
-                    m.membership_config
-                        .membership()
-                        .voter_ids()
-                        .next()
-                        .is_some()
-                },
-                "the stored membership loaded",
-            )
-            .await
-            .map_err(|e| NodeError::Raft(e.to_string()))?;
-    }
-    tracing::info!(
+    let fsync_metrics = Arc::clone(&metrics);
+    log_stats.set_fsync_observer(FsyncObserver(Box::new(move |elapsed| {
+        fsync_metrics.observe_fsync(elapsed)
+    })));
+    let options = GroupOptions {
         node_id,
-        record = ?settings.record,
-        startup_committed,
-        initialized,
-        "node started"
-    );
-
-    let (stop_api, stop_api_rx) = watch::channel(false);
-    let (stop_raft, stop_raft_rx) = watch::channel(false);
-    let proposer = Proposer::start(raft.clone(), &limits);
-    let readiness = Arc::new(Readiness::new(startup_committed));
+        cluster_name: "matchengine".into(),
+        settings: settings.raft,
+        rpc_timeout: limits.raft_rpc_timeout,
+        message_bytes_max: limits.raft_message_bytes_max,
+        source_ip: limits.raft_source_ip,
+        tls,
+        incoming_snapshot_dir: data_dir.join("incoming-snapshots"),
+    };
+    let (raft, raft_service) = raft::start(options, log, state_machine.clone()).await?;
+    tracing::info!(node_id, record = ?settings.record, startup_committed, "node started");
+    let (_, stopping) = watch::channel(false);
     let context = ApiContext {
         node_id,
         record: settings.record.clone(),
-        raft: raft.clone(),
+        proposer: Proposer::start(raft.clone(), &limits),
+        raft,
         state_machine,
-        proposer: proposer.clone(),
         events,
-        metrics: Arc::clone(&metrics),
-        readiness: Arc::clone(&readiness),
+        metrics,
+        readiness: Arc::new(Readiness::new(startup_committed)),
         limits,
-        stopping: stop_api_rx.clone(),
+        stopping,
     };
+    Ok(Started {
+        context,
+        raft_service,
+        log_stats,
+    })
+}
 
+/// Starts the five servers and the readiness tracker.
+fn serve(
+    listeners: Listeners,
+    started: Started,
+    tls: Option<TlsWatch>,
+    admin_auth: AdminAuth,
+    settings: &NodeSettings,
+) -> Result<Serving, NodeError> {
+    let Started {
+        mut context,
+        raft_service,
+        log_stats,
+    } = started;
+    let (stop_api, stop_api_rx) = watch::channel(false);
+    let (stop_raft, stop_raft_rx) = watch::channel(false);
+    context.stopping = stop_api_rx.clone();
     let (reporter, health_service) = tonic_health::server::health_reporter();
-    let readiness_task = tokio::spawn(health::track(raft.clone(), readiness, reporter.clone()));
+    let readiness_task = tokio::spawn(health::track(
+        context.raft.clone(),
+        Arc::clone(&context.readiness),
+        reporter.clone(),
+    ));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(matchengine_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| NodeError::Reflection(e.to_string()))?;
-
-    let message_max = limits.client_message_bytes_max;
-    let client_server = Server::builder()
+    let message_max = settings.limits.client_message_bytes_max;
+    let raft_message_max = settings.limits.raft_message_bytes_max;
+    let policy = |policy| tls.clone().map(|t| (t, policy));
+    let client = Server::builder()
         .layer(MapResponseLayer::new(oversize::rewrite))
         .add_service(
             pb::client_server::ClientServer::new(ClientService::new(context.clone()))
@@ -281,14 +260,13 @@ pub async fn run(
         .add_service(reflection.clone())
         .serve_with_incoming_shutdown(
             incoming(
-                client_listener,
-                tls.clone()
-                    .map(|t| (t, PortPolicy::ClientCertificateOptional)),
+                listeners.client,
+                policy(PortPolicy::ClientCertificateOptional),
                 "client",
             ),
             stopped(stop_api_rx.clone()),
         );
-    let admin_server = Server::builder()
+    let admin = Server::builder()
         .layer(MapResponseLayer::new(oversize::rewrite))
         .add_service(InterceptedService::new(
             pb::admin_server::AdminServer::new(AdminService::new(context.clone()))
@@ -299,103 +277,88 @@ pub async fn run(
         .add_service(reflection)
         .serve_with_incoming_shutdown(
             incoming(
-                admin_listener,
-                tls.clone()
-                    .map(|t| (t, PortPolicy::ClientCertificateRequired)),
+                listeners.admin,
+                policy(PortPolicy::ClientCertificateRequired),
                 "admin",
             ),
             stopped(stop_api_rx),
         );
-    let raft_service = RaftService::new(raft.clone(), settings.data_dir.join("incoming-snapshots"))
-        .map_err(|source| NodeError::Dir {
-            path: settings
-                .data_dir
-                .join("incoming-snapshots")
-                .display()
-                .to_string(),
-            source,
-        })?;
-    let raft_server = Server::builder()
+    let raft = Server::builder()
         .add_service(
             pb::raft_server::RaftServer::new(raft_service)
-                .max_decoding_message_size(limits.raft_message_bytes_max)
-                .max_encoding_message_size(limits.raft_message_bytes_max),
+                .max_decoding_message_size(raft_message_max)
+                .max_encoding_message_size(raft_message_max),
         )
         .serve_with_incoming_shutdown(
             incoming(
-                raft_listener,
-                tls.map(|t| (t, PortPolicy::ClientCertificateRequired)),
+                listeners.raft,
+                policy(PortPolicy::ClientCertificateRequired),
                 "raft",
             ),
             stopped(stop_raft_rx.clone()),
         );
     // Probes keep their answers until Raft has stopped.
-    let health_server = Server::builder()
+    let health = Server::builder()
         .add_service(health_service)
         .serve_with_incoming_shutdown(
-            incoming(health_listener, None, "health"),
+            incoming(listeners.health, None, "health"),
             stopped(stop_raft_rx.clone()),
         );
     let refresh: Arc<dyn Fn() + Send + Sync> = {
-        let (metrics, raft, proposer) = (Arc::clone(&metrics), raft.clone(), proposer.clone());
-        Arc::new(move || metrics.refresh(&raft, &log_stats, proposer.inflight_commands()))
+        let context = context.clone();
+        Arc::new(move || {
+            context.metrics.refresh(
+                &context.raft,
+                &log_stats,
+                context.proposer.inflight_commands(),
+            )
+        })
     };
     let metrics_server = tokio::spawn(metrics::serve(
-        metrics_listener_addr,
-        Arc::clone(&metrics),
+        listeners.metrics,
+        Arc::clone(&context.metrics),
         refresh,
         stopped(stop_raft_rx),
     ));
+    Ok(Serving {
+        stop_api,
+        stop_raft,
+        servers: vec![
+            ("client", tokio::spawn(client)),
+            ("admin", tokio::spawn(admin)),
+            ("raft", tokio::spawn(raft)),
+            ("health", tokio::spawn(health)),
+        ],
+        metrics_server,
+        readiness_task,
+        reporter,
+    })
+}
 
-    let client_task = tokio::spawn(client_server);
-    let admin_task = tokio::spawn(admin_server);
-    let raft_task = tokio::spawn(raft_server);
-    let health_task = tokio::spawn(health_server);
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
 
-    // Raft stops by itself only on a fatal error, e.g. a log write that
-    // failed on a full disk. Left up, the node would answer status calls
-    // and serve nothing, forever; exiting non-zero gets it restarted.
-    let mut raft_metrics = raft.metrics();
-    let raft_failed = async move {
-        loop {
-            let running = raft_metrics.borrow_watched().running_state.clone();
-            if let Err(fatal) = running {
-                return fatal;
-            }
-            // The sender is dropped when the core task ends, even by a panic.
-            if raft_metrics.changed().await.is_err() {
-                return openraft::errors::Fatal::Panicked;
-            }
-        }
-    };
-    tokio::select! {
-        () = shutdown => {}
-        fatal = raft_failed => {
-            tracing::error!(error = %fatal, "Raft stopped on a fatal error; exiting");
-            return Err(NodeError::RaftStopped(fatal));
-        }
-    }
+/// Stops taking requests, hands leadership over, stops Raft, then closes
+/// the servers (each bounded by [`SERVER_DRAIN_MAX`]).
+async fn stop(serving: Serving, raft: &RaftHandle) -> Result<(), NodeError> {
     tracing::info!("shutting down: no more client or admin requests");
-    reporter
+    serving
+        .reporter
         .set_service_status(
             health::CLIENT_SERVICE,
             tonic_health::ServingStatus::NotServing,
         )
         .await;
-    let _ = stop_api.send(true);
-    hand_over_leadership(&raft, node_id).await;
+    let _ = serving.stop_api.send(true);
+    raft.hand_over_leadership().await;
     tracing::info!("stopping Raft");
     if let Err(error) = raft.shutdown().await {
         tracing::warn!(%error, "Raft did not stop cleanly");
     }
     tracing::info!("Raft stopped; closing the Raft and metrics servers");
-    let _ = stop_raft.send(true);
-    for (what, mut task) in [
-        ("client", client_task),
-        ("admin", admin_task),
-        ("raft", raft_task),
-        ("health", health_task),
-    ] {
+    let _ = serving.stop_raft.send(true);
+    for (what, mut task) in serving.servers {
         // Graceful shutdown waits for requests in flight; a leader's
         // replication stream into this node never ends by itself, so the
         // wait is bounded.
@@ -409,42 +372,14 @@ pub async fn run(
             }
         }
     }
-    let mut metrics_server = metrics_server;
+    let mut metrics_server = serving.metrics_server;
     match tokio::time::timeout(SERVER_DRAIN_MAX, &mut metrics_server).await {
         Ok(Ok(Err(error))) => tracing::warn!(%error, "metrics server failed"),
         Ok(Err(error)) => tracing::warn!(%error, "metrics server task failed"),
         Ok(Ok(Ok(()))) => {}
         Err(_) => metrics_server.abort(),
     }
-    readiness_task.abort();
+    serving.readiness_task.abort();
     tracing::info!("node stopped");
     Ok(())
-}
-
-/// If this node leads, asks the most caught-up voter to take over and
-/// waits (bounded) until another leader is known.
-async fn hand_over_leadership(raft: &Raft, me: u64) {
-    let metrics = raft.metrics().borrow_watched().clone();
-    if metrics.state != ServerState::Leader {
-        return;
-    }
-    let Some(successor) = crate::leadership::successor(&metrics, me) else {
-        return;
-    };
-    tracing::info!(successor, "handing leadership over before stopping");
-    if raft.trigger().transfer_leader(successor).await.is_err() {
-        return;
-    }
-    let timeout = Duration::from_millis(raft.config().election_timeout_max * 3);
-    match raft
-        .wait(Some(timeout))
-        .metrics(
-            |m| m.current_leader.is_some_and(|leader| leader != me),
-            "another leader",
-        )
-        .await
-    {
-        Ok(m) => tracing::info!(leader = ?m.current_leader, "leadership handed over"),
-        Err(error) => tracing::warn!(%error, "leadership handover not confirmed"),
-    }
 }

@@ -6,14 +6,15 @@
 mod harness;
 
 use harness::{ProcessCluster, limit};
-use matchengine_client::{LEADER_METADATA, REJECT_REASON_METADATA, Transport, pb};
+use matchengine_client::{Transport, pb};
+use matchengine_proto::metadata;
 use matchengine_proto::v1::client_client::ClientClient;
 use tonic::Code;
 
 fn reason(status: &tonic::Status) -> &str {
     status
         .metadata()
-        .get(REJECT_REASON_METADATA)
+        .get(metadata::REJECT_REASON)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
 }
@@ -494,7 +495,7 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
         .await;
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(
-        status.metadata().get(LEADER_METADATA).unwrap(),
+        status.metadata().get(metadata::LEADER).unwrap(),
         leader_admin.as_str()
     );
     assert_eq!(cluster.converged_digest().await, before);

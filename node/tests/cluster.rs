@@ -9,7 +9,8 @@ mod common;
 use bytes::Bytes;
 use common::{TestCluster, WAIT, record};
 use matchengine_book as book;
-use matchengine_node::batch::{CommandOutcome, KvCommand, NodeCommand};
+use matchengine_codec::batch::{KvCommand, NodeCommand};
+use matchengine_node::replica::outcome::CommandOutcome;
 
 fn add_instrument() -> NodeCommand {
     NodeCommand::Book(book::Command::AddInstrument(book::InstrumentSpec {
@@ -171,7 +172,10 @@ async fn replicas_converge_recover_and_catch_up_through_snapshots() {
         1,
         "the learner reached the same digest"
     );
-    let learner_snapshot = cluster.nodes[&4].state_machine.current_snapshot().unwrap();
+    let learner_snapshot = cluster.nodes[&4]
+        .state_machine
+        .current_snapshot_file()
+        .unwrap();
     assert!(
         learner_snapshot.is_some(),
         "the learner installed a snapshot"
@@ -179,7 +183,7 @@ async fn replicas_converge_recover_and_catch_up_through_snapshots() {
 
     // The learner's state has every key the cluster wrote.
     let learner = &cluster.nodes[&4].state_machine;
-    let keys = learner.read(|applied| applied.state.kv().len()).unwrap();
+    let keys = learner.read(|state| state.kv().len()).unwrap();
     assert_eq!(keys, 60 + 20 + 5);
 
     // Restart the whole cluster: every node comes back with the same state.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::TestCluster;
-use matchengine_node::batch::{KvCommand, NodeCommand};
+use matchengine_codec::batch::{KvCommand, NodeCommand};
 
 const CHILD_ENV: &str = "MATCHENGINE_CRASH_CHILD";
 const WRITERS: u64 = 8;
@@ -81,9 +81,8 @@ async fn run_child(mode: &str) {
             cluster.write(0, &[]).await;
             let keys = cluster.nodes[&1]
                 .state_machine
-                .read(|applied| {
-                    applied
-                        .state
+                .read(|state| {
+                    state
                         .kv()
                         .range_by_prefix(b"crash/", None, usize::MAX)
                         .into_iter()

@@ -5,11 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
-use matchengine_node::batch::{CommandBatch, KvCommand, NodeCommand};
-use matchengine_node::codec::raft::entry_from_pb;
-use matchengine_node::codec::raft_rpc::{append_request_from_pb, vote_request_from_pb};
-use matchengine_node::raft_types::SnapshotMeta;
-use matchengine_node::state::{ReplicatedState, StateLimits};
+use matchengine_codec::batch::{CommandBatch, KvCommand, NodeCommand};
+use matchengine_node::raft::network::messages::{append_request_from_pb, vote_request_from_pb};
+use matchengine_node::raft::proto::entry_from_pb;
+use matchengine_node::replica::state::{ReplicatedState, StateLimits};
 use matchengine_node::storage::snapshot_file;
 use matchengine_proto::v1 as pb;
 use proptest::prelude::*;
@@ -70,7 +69,7 @@ proptest! {
             body[at] ^= bits | 1;
         }
         decode_everything(&body);
-        let file = snapshot_file::encode(&SnapshotMeta::default(), &body);
+        let file = snapshot_file::encode(b"", &body);
         decode_everything(&file);
     }
 }

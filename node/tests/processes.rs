@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use harness::{ProcessCluster, has_order, limit};
 use matchengine_client::client::Consistency;
-use matchengine_client::{Client, LEADER_METADATA, pb};
+use matchengine_client::{Client, pb};
+use matchengine_proto::metadata;
 use tokio::time::Instant;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -110,7 +111,7 @@ async fn three_nodes_bootstrap_trade_and_converge() {
         .await;
     assert_eq!(error.code(), tonic::Code::FailedPrecondition);
     assert_eq!(
-        error.metadata().get(LEADER_METADATA).unwrap(),
+        error.metadata().get(metadata::LEADER).unwrap(),
         cluster.ports[&leader].client_addr().as_str()
     );
 

@@ -2,7 +2,9 @@
 //! the book's commands, results and events, the key-value commands, the
 //! command batches the Raft log carries, and the Raft messages and service.
 //! Conversions to and from the Rust types live with their owners (the node),
-//! so this crate stays generated code only.
+//! so this crate stays generated code, plus the wire-level names that are
+//! not in a `.proto` file ([`metadata`]), defined once for node, client and
+//! operator.
 
 #![allow(missing_debug_implementations, clippy::all, clippy::pedantic)]
 
@@ -13,3 +15,19 @@ pub mod v1 {
 /// The encoded file descriptor set, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     tonic::include_file_descriptor_set!("matchengine_descriptor");
+
+/// gRPC metadata keys the node sets on its answers and the client library
+/// and the operator read. One definition each, for every side.
+pub mod metadata {
+    /// The leader's address (client or admin port, matching the API
+    /// called) on an answer that needs the leader.
+    pub const LEADER: &str = "x-matchengine-leader";
+    /// The book's reject reason (its proto enum name) on a rejection.
+    pub const REJECT_REASON: &str = "x-matchengine-reject-reason";
+    /// `unknown` on a write that may or may not have been applied
+    /// (proposed, then leadership changed before an answer). Every other
+    /// error means the write was not applied.
+    pub const OUTCOME: &str = "x-matchengine-outcome";
+    /// The value of [`OUTCOME`] on such a write.
+    pub const OUTCOME_UNKNOWN: &str = "unknown";
+}

@@ -5,7 +5,6 @@ use rustc_hash::FxHashMap;
 
 use crate::arena::{NIL, RestingOrder};
 use crate::command::{CancelOrder, Command, MassCancel, OrderRef, PlaceOrder, ReplaceOrder};
-use crate::digest::StateDigest;
 use crate::event::{CancelReason, Event, EventKind};
 use crate::instrument::InstrumentSpec;
 use crate::limits::{Limits, LimitsError};
@@ -17,6 +16,7 @@ use crate::side::BookSide;
 use crate::store::{OrderStore, Placed};
 use crate::types::{AccountId, ClientOrderId, InstrumentId, OrderId, OrderType, Side, TimeInForce};
 use crate::view::{Depth, OrderStatus, OrderView, TopOfBook};
+use matchengine_digest::StateDigest;
 
 /// What an accepted command did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -630,7 +630,7 @@ impl Engine {
             let spec = &book.spec;
             words.extend([
                 u64::from(spec.instrument.0),
-                crate::digest::hash_words(&symbol_words(spec)),
+                matchengine_digest::hash_words(&symbol_words(spec)),
                 spec.price_ticks_min as u64,
                 spec.price_ticks_max as u64,
                 spec.quantity_lots_min,

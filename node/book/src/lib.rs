@@ -115,9 +115,8 @@
 //!   everything and restores the same digest and the same future behaviour.
 
 mod arena;
-mod codec;
 mod command;
-pub mod digest;
+mod encoding;
 mod engine;
 mod event;
 mod instrument;
@@ -132,7 +131,6 @@ mod types;
 mod view;
 
 pub use command::{CancelOrder, Command, MassCancel, OrderRef, PlaceOrder, ReplaceOrder};
-pub use digest::StateDigest;
 pub use engine::{Accepted, Engine, Reply};
 pub use event::{CancelReason, Event, EventKind};
 pub use instrument::{InstrumentSpec, PRICE_TICKS_LIMIT, QUANTITY_LOTS_LIMIT};

@@ -15,7 +15,7 @@ use rustc_hash::FxHashSet;
 use std::collections::VecDeque;
 
 use crate::arena::{Arena, NIL, RestingOrder};
-use crate::codec::{Reader, Writer, checksum};
+use crate::encoding::{Reader, Writer, checksum};
 use crate::engine::{Book, Engine, placeholder_order};
 use crate::instrument::InstrumentSpec;
 use crate::limits::Limits;

@@ -11,12 +11,12 @@ use rustc_hash::FxHashMap;
 
 use crate::arena::{Arena, NIL, RestingOrder};
 use crate::command::PlaceOrder;
-use crate::digest::{SetHash, hash_words};
 use crate::order_index::OrderIndex;
 use crate::types::{
     AccountId, ClientOrderId, OrderId, OrderType, SelfTradePrevention, Side, TimeInForce,
 };
 use crate::view::{OrderStatus, OrderView};
+use matchengine_digest::{SetHash, hash_words};
 
 /// What a place command asked for, beyond its key: a retry with the same
 /// key must repeat it exactly to be recognised as a retry.

@@ -183,7 +183,7 @@ struct Run {
     resolver: Resolver,
     commands: Vec<Command>,
     /// The engine's digest after each command.
-    digests: Vec<matchengine_book::StateDigest>,
+    digests: Vec<matchengine_digest::StateDigest>,
     /// Restored from a snapshot, or cloned.
     twins: Vec<(&'static str, Engine)>,
 }

@@ -45,7 +45,7 @@ impl CommandBatch {
     pub fn new(timestamp_ns: u64, commands: &[NodeCommand]) -> CommandBatch {
         let batch = pb::CommandBatch {
             timestamp_ns,
-            commands: commands.iter().map(command_to_pb).collect(),
+            commands: commands.iter().map(node_command_to_pb).collect(),
         };
         CommandBatch {
             encoded: Bytes::from(batch.encode_to_vec()),
@@ -65,7 +65,7 @@ impl CommandBatch {
         let commands = batch
             .commands
             .into_iter()
-            .map(command_from_pb)
+            .map(node_command_from_pb)
             .collect::<Result<_, _>>()?;
         Ok(DecodedBatch {
             timestamp_ns: batch.timestamp_ns,
@@ -80,10 +80,10 @@ impl fmt::Display for CommandBatch {
     }
 }
 
-pub fn command_to_pb(command: &NodeCommand) -> pb::Command {
+pub fn node_command_to_pb(command: &NodeCommand) -> pb::Command {
     let command = match command {
         NodeCommand::Book(command) => {
-            pb::command::Command::Book(crate::book::command_to_pb(command))
+            pb::command::Command::Book(crate::book::book_command_to_pb(command))
         }
         NodeCommand::Kv(KvCommand::Put { key, value }) => pb::command::Command::Kv(pb::KvCommand {
             command: Some(pb::kv_command::Command::Put(pb::KvPut {
@@ -102,10 +102,10 @@ pub fn command_to_pb(command: &NodeCommand) -> pb::Command {
     }
 }
 
-pub fn command_from_pb(command: pb::Command) -> Result<NodeCommand, CodecError> {
+pub fn node_command_from_pb(command: pb::Command) -> Result<NodeCommand, CodecError> {
     Ok(match required(command.command, "command")? {
         pb::command::Command::Book(command) => {
-            NodeCommand::Book(crate::book::command_from_pb(command)?)
+            NodeCommand::Book(crate::book::book_command_from_pb(command)?)
         }
         pb::command::Command::Kv(kv) => match required(kv.command, "kv.command")? {
             pb::kv_command::Command::Put(put) => NodeCommand::Kv(KvCommand::Put {

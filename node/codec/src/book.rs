@@ -147,7 +147,7 @@ fn order_ref_from_pb(order: Option<pb::OrderRef>) -> Result<book::OrderRef, Code
     })
 }
 
-pub fn command_to_pb(command: &book::Command) -> pb::BookCommand {
+pub fn book_command_to_pb(command: &book::Command) -> pb::BookCommand {
     use pb::book_command::Command as C;
     let command = match command {
         book::Command::AddInstrument(spec) => C::AddInstrument(spec_to_pb(spec)),
@@ -180,7 +180,7 @@ pub fn command_to_pb(command: &book::Command) -> pb::BookCommand {
     }
 }
 
-pub fn command_from_pb(command: pb::BookCommand) -> Result<book::Command, CodecError> {
+pub fn book_command_from_pb(command: pb::BookCommand) -> Result<book::Command, CodecError> {
     use pb::book_command::Command as C;
     Ok(match required(command.command, "command")? {
         C::AddInstrument(spec) => book::Command::AddInstrument(spec_from_pb(spec)?),
@@ -402,17 +402,20 @@ mod tests {
     #[test]
     fn every_command_round_trips() {
         for command in sample_commands() {
-            assert_eq!(command_from_pb(command_to_pb(&command)), Ok(command));
+            assert_eq!(
+                book_command_from_pb(book_command_to_pb(&command)),
+                Ok(command)
+            );
         }
     }
 
     #[test]
     fn malformed_commands_name_the_field() {
         assert_eq!(
-            command_from_pb(pb::BookCommand { command: None }),
+            book_command_from_pb(pb::BookCommand { command: None }),
             Err(CodecError::Missing("command"))
         );
-        let mut place = match command_to_pb(&sample_commands()[1]).command {
+        let mut place = match book_command_to_pb(&sample_commands()[1]).command {
             Some(pb::book_command::Command::Place(place)) => place,
             _ => unreachable!(),
         };
@@ -421,12 +424,12 @@ mod tests {
             command: Some(pb::book_command::Command::Place(place)),
         };
         assert_eq!(
-            command_from_pb(wrap(place)),
+            book_command_from_pb(wrap(place)),
             Err(CodecError::Missing("side"))
         );
         place.side = 77;
         assert_eq!(
-            command_from_pb(wrap(place)),
+            book_command_from_pb(wrap(place)),
             Err(CodecError::UnknownEnum {
                 field: "side",
                 value: 77
@@ -435,7 +438,7 @@ mod tests {
         place.side = 1;
         place.order_type = None;
         assert_eq!(
-            command_from_pb(wrap(place)),
+            book_command_from_pb(wrap(place)),
             Err(CodecError::Missing("order_type"))
         );
         let bad_symbol = pb::BookCommand {
@@ -447,7 +450,7 @@ mod tests {
             )),
         };
         assert!(matches!(
-            command_from_pb(bad_symbol),
+            book_command_from_pb(bad_symbol),
             Err(CodecError::Invalid {
                 field: "symbol",
                 ..

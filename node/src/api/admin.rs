@@ -7,18 +7,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use matchengine_book as book;
+use matchengine_codec::book::{event_to_pb, spec_from_pb};
 use matchengine_proto::v1 as pb;
-use openraft::async_runtime::WatchReceiver;
-use openraft::errors::ClientWriteError;
-use openraft::{ChangeMembers, ServerState};
 use tonic::{Request, Response, Status};
 
 use super::error::ApiError;
 use super::{ApiContext, Port};
-use crate::batch::{CommandOutcome, NodeCommand};
-use crate::codec::book::{event_to_pb, spec_from_pb};
-use crate::codec::raft::node_to_pb;
-use crate::raft_types::{Membership, NodeId, NodeRecord, TypeConfig};
+use crate::raft::handle::{Members, MembershipChange, RaftError, Role};
+use crate::raft::proto::{node_from_pb, node_to_pb};
+use crate::raft::types::{NodeId, NodeRecord};
 
 const SERVICE: &str = "matchengine.v1.Admin";
 /// Longest a caller may ask TransferLeadership or TriggerSnapshot to wait.
@@ -34,37 +31,13 @@ impl AdminService {
         AdminService { context }
     }
 
-    fn membership_error(
-        &self,
-        error: openraft::errors::RaftError<TypeConfig, ClientWriteError<TypeConfig>>,
-    ) -> ApiError {
-        match error.into_api_error() {
-            Some(ClientWriteError::ForwardToLeader(forward)) => ApiError::NotLeader {
-                leader_addr: forward
-                    .leader_id
-                    .and_then(|id| self.context.address_of(id, Port::Admin)),
-            },
-            // Another change (or the initial membership) is still being
-            // committed: transient, so UNAVAILABLE, which callers retry.
-            Some(ClientWriteError::ChangeMembershipError(
-                openraft::errors::ChangeMembershipError::InProgress(in_progress),
-            )) => ApiError::Unavailable(format!("retry: {in_progress}")),
-            Some(ClientWriteError::ChangeMembershipError(error)) => {
-                ApiError::FailedPrecondition(error.to_string())
-            }
-            Some(other) => ApiError::Unavailable(other.to_string()),
-            None => ApiError::Unavailable("the node is shutting down".into()),
-        }
+    fn membership_error(&self, error: RaftError) -> ApiError {
+        self.context.raft_error(error, Port::Admin)
     }
 
     fn membership_response(&self) -> pb::MembershipResponse {
-        let receiver = self.context.raft.metrics();
-        let metrics = receiver.borrow_watched();
         pb::MembershipResponse {
-            membership: Some(cluster_to_pb(
-                metrics.membership_config.membership(),
-                metrics.membership_config.log_id().map_or(0, |id| id.index),
-            )),
+            membership: Some(cluster_to_pb(&self.context.raft.members())),
         }
     }
 
@@ -90,27 +63,16 @@ impl AdminService {
             .raft
             .initialize(members.clone())
             .await
-            .map_err(|error| match error.into_api_error() {
-                Some(openraft::errors::InitializeError::NotAllowed(_)) => {
-                    ApiError::FailedPrecondition("this node is already part of a cluster".into())
-                }
-                Some(other) => ApiError::Invalid(other.to_string()),
-                None => ApiError::Unavailable("the node is shutting down".into()),
-            })?;
+            .map_err(|error| self.membership_error(error))?;
         if members.len() == 1 {
             // Alone, this node leads at once; answer when its membership is
             // committed, so that the caller can add learners right away.
             let me = self.context.node_id;
             self.context
                 .raft
-                .wait(Some(WAIT_MAX))
-                .metrics(
-                    |m| {
-                        m.current_leader == Some(me)
-                            && m.membership_config.log_id() <= &m.last_applied
-                    },
-                    "the initial membership committed",
-                )
+                .wait_for(WAIT_MAX, "the initial membership committed", |status| {
+                    status.leader_id == Some(me) && status.membership_index <= status.applied_index
+                })
                 .await
                 .map_err(|e| {
                     ApiError::Unavailable(format!("initialized, but not leading yet: {e}"))
@@ -153,14 +115,9 @@ impl AdminService {
             )));
         }
         self.context.ensure_leader(Port::Admin)?;
-        let (voters, learners) = {
-            let receiver = self.context.raft.metrics();
-            let metrics = receiver.borrow_watched();
-            let membership = metrics.membership_config.membership();
-            let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-            let learners: BTreeSet<NodeId> = membership.learner_ids().collect();
-            (voters, learners)
-        };
+        let Members {
+            voters, learners, ..
+        } = self.context.raft.members();
         for id in &promote {
             if !learners.contains(id) && !voters.contains(id) {
                 return Err(ApiError::NotFound(format!(
@@ -185,20 +142,19 @@ impl AdminService {
         let raft = &self.context.raft;
         let to_promote: BTreeSet<NodeId> = promote.difference(&voters).copied().collect();
         if !to_promote.is_empty() {
-            raft.change_membership(ChangeMembers::AddVoterIds(to_promote), false)
+            raft.change_membership(MembershipChange::Promote(to_promote))
                 .await
                 .map_err(|e| self.membership_error(e))?;
         }
         let removed_voters: BTreeSet<NodeId> = remove.intersection(&voters).copied().collect();
         if !removed_voters.is_empty() {
-            // retain = false: a removed voter leaves the cluster entirely.
-            raft.change_membership(ChangeMembers::RemoveVoters(removed_voters), false)
+            raft.change_membership(MembershipChange::RemoveVoters(removed_voters))
                 .await
                 .map_err(|e| self.membership_error(e))?;
         }
         let removed_learners: BTreeSet<NodeId> = remove.intersection(&learners).copied().collect();
         if !removed_learners.is_empty() {
-            raft.change_membership(ChangeMembers::RemoveNodes(removed_learners), false)
+            raft.change_membership(MembershipChange::RemoveLearners(removed_learners))
                 .await
                 .map_err(|e| self.membership_error(e))?;
         }
@@ -214,23 +170,14 @@ impl AdminService {
         let target = if request.to_node_id != 0 {
             request.to_node_id
         } else {
-            let metrics = self.context.raft.metrics().borrow_watched().clone();
-            crate::leadership::successor(&metrics, me).ok_or_else(|| {
+            self.context.raft.successor().ok_or_else(|| {
                 ApiError::FailedPrecondition("there is no other voter to lead".into())
             })?
         };
         if target == me {
             return Ok(pb::TransferLeadershipResponse { leader_id: me });
         }
-        let is_voter = self
-            .context
-            .raft
-            .metrics()
-            .borrow_watched()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|id| id == target);
+        let is_voter = self.context.raft.members().voters.contains(&target);
         if !is_voter {
             return Err(ApiError::FailedPrecondition(format!(
                 "node {target} is not a voter"
@@ -238,7 +185,6 @@ impl AdminService {
         }
         self.context
             .raft
-            .trigger()
             .transfer_leader(target)
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
@@ -246,21 +192,13 @@ impl AdminService {
             let wait = Duration::from_millis(u64::from(request.wait_ms)).min(WAIT_MAX);
             self.context
                 .raft
-                .wait(Some(wait))
-                .metrics(
-                    |m| m.current_leader.is_some() && m.current_leader != Some(me),
-                    "leadership moved",
-                )
+                .wait_for(wait, "leadership moved", |status| {
+                    status.leader_id.is_some() && status.leader_id != Some(me)
+                })
                 .await
                 .map_err(|e| ApiError::Unavailable(format!("leadership did not move: {e}")))?;
         }
-        let leader_id = self
-            .context
-            .raft
-            .metrics()
-            .borrow_watched()
-            .current_leader
-            .unwrap_or(0);
+        let leader_id = self.context.raft.leader_id().unwrap_or(0);
         Ok(pb::TransferLeadershipResponse { leader_id })
     }
 
@@ -268,11 +206,10 @@ impl AdminService {
         &self,
         request: pb::TriggerSnapshotRequest,
     ) -> Result<pb::TriggerSnapshotResponse, ApiError> {
-        let applied = self.context.raft.metrics().borrow_watched().last_applied;
+        let applied = self.context.raft.status().applied_index;
         self.context
             .raft
-            .trigger()
-            .snapshot()
+            .trigger_snapshot()
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         if request.wait
@@ -280,25 +217,13 @@ impl AdminService {
         {
             self.context
                 .raft
-                .wait(Some(WAIT_MAX))
-                .metrics(
-                    |m| {
-                        m.snapshot
-                            .as_ref()
-                            .is_some_and(|s| s.index >= applied.index)
-                    },
-                    "snapshot built",
-                )
+                .wait_for(WAIT_MAX, "snapshot built", |status| {
+                    status.snapshot_index.is_some_and(|index| index >= applied)
+                })
                 .await
                 .map_err(|e| ApiError::Unavailable(format!("snapshot not built: {e}")))?;
         }
-        let snapshot_index = self
-            .context
-            .raft
-            .metrics()
-            .borrow_watched()
-            .snapshot
-            .map_or(0, |s| s.index);
+        let snapshot_index = self.context.raft.status().snapshot_index.unwrap_or(0);
         Ok(pb::TriggerSnapshotResponse { snapshot_index })
     }
 
@@ -306,55 +231,47 @@ impl AdminService {
         &self,
         spec: pb::InstrumentSpec,
     ) -> Result<pb::AddInstrumentResponse, ApiError> {
-        let spec = spec_from_pb(spec)?;
-        self.context.ensure_leader(Port::Admin)?;
-        let command = book::Command::AddInstrument(spec);
-        self.context
-            .state_machine
-            .read(|applied| super::validate::precheck(applied.state.engine(), &command))
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(ApiError::Rejected)?;
-        let outcome = self
+        let command = book::Command::AddInstrument(spec_from_pb(spec)?);
+        self.context.admit_book(&command, Port::Admin)?;
+        let (reply, events) = self
             .context
             .proposer
-            .propose(vec![NodeCommand::Book(command)])
+            .propose_book(command)
             .await
-            .map_err(|e| ApiError::from_propose(e, |id| self.context.address_of(id, Port::Admin)))?
-            .pop();
-        match outcome {
-            Some(CommandOutcome::Book { reply, events }) => match reply.result {
-                Ok(_) => Ok(pb::AddInstrumentResponse {
-                    events: events.iter().map(event_to_pb).collect(),
-                }),
-                Err(reason) => Err(ApiError::Rejected(reason)),
-            },
-            _ => Err(ApiError::Internal("no outcome for add_instrument".into())),
+            .map_err(|e| {
+                ApiError::from_propose(e, |id| self.context.address_of(id, Port::Admin))
+            })?;
+        match reply.result {
+            Ok(_) => Ok(pb::AddInstrumentResponse {
+                events: events.iter().map(event_to_pb).collect(),
+            }),
+            Err(reason) => Err(ApiError::Rejected(reason)),
         }
     }
 
     fn status(&self) -> Result<pb::StatusResponse, ApiError> {
-        let metrics = self.context.raft.metrics().borrow_watched().clone();
-        let membership = metrics.membership_config.membership();
-        let leader = metrics.current_leader.and_then(|id| {
+        let status = self.context.raft.status();
+        let members = self.context.raft.members();
+        let leader = status.leader_id.and_then(|id| {
             let record = if id == self.context.node_id {
                 Some(self.context.record.clone())
             } else {
-                membership.get_node(&id).cloned()
+                members.records.get(&id).cloned()
             };
             record.map(|record| node_to_pb(id, &record))
         });
-        let last_log_index = metrics.last_log_index.unwrap_or(0);
-        let replication = metrics
-            .replication
-            .as_ref()
+        let last_log_index = status.last_log_index.unwrap_or(0);
+        let replication = self
+            .context
+            .raft
+            .replication()
             .map(|replication| {
                 replication
-                    .iter()
-                    .filter(|(id, _)| **id != self.context.node_id)
-                    .map(|(id, matched)| {
-                        let matched_index = matched.as_ref().map_or(0, |log_id| log_id.index);
+                    .into_iter()
+                    .map(|(node_id, matched)| {
+                        let matched_index = matched.unwrap_or(0);
                         pb::FollowerProgress {
-                            node_id: *id,
+                            node_id,
                             matched_index,
                             lag_entries: last_log_index.saturating_sub(matched_index),
                         }
@@ -370,20 +287,17 @@ impl AdminService {
         let readiness = self.context.readiness();
         Ok(pb::StatusResponse {
             node: Some(node_to_pb(self.context.node_id, &self.context.record)),
-            role: role_to_pb(metrics.state) as i32,
-            term: metrics.current_term,
-            leader_id: metrics.current_leader.unwrap_or(0),
+            role: role_to_pb(status.role) as i32,
+            term: status.term,
+            leader_id: status.leader_id.unwrap_or(0),
             leader,
             last_log_index,
-            committed_index: metrics.local_committed.as_ref().map_or(0, |id| id.index),
-            applied_index: metrics.last_applied.map_or(0, |id| id.index),
-            snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
-            purged_index: metrics.purged.map_or(0, |id| id.index),
-            initialized: membership.voter_ids().next().is_some(),
-            membership: Some(cluster_to_pb(
-                membership,
-                metrics.membership_config.log_id().map_or(0, |id| id.index),
-            )),
+            committed_index: status.committed_index.unwrap_or(0),
+            applied_index: status.applied_index.unwrap_or(0),
+            snapshot_index: status.snapshot_index.unwrap_or(0),
+            purged_index: status.purged_index.unwrap_or(0),
+            initialized: !members.voters.is_empty(),
+            membership: Some(cluster_to_pb(&members)),
             replication,
             state_digest: format!("{:032x}", digest.0),
             startup_committed_index: readiness.startup_committed_index,
@@ -391,7 +305,6 @@ impl AdminService {
         })
     }
 }
-
 fn validated_record(node: pb::NodeRecord) -> Result<(NodeId, NodeRecord), ApiError> {
     if node.node_id == 0 {
         return Err(ApiError::Invalid("node.node_id: must be at least 1".into()));
@@ -410,27 +323,26 @@ fn validated_record(node: pb::NodeRecord) -> Result<(NodeId, NodeRecord), ApiErr
             )));
         }
     }
-    Ok(crate::codec::raft::node_from_pb(node))
+    Ok(node_from_pb(node))
 }
 
-pub fn role_to_pb(state: ServerState) -> pb::Role {
-    match state {
-        ServerState::Learner => pb::Role::Learner,
-        ServerState::Follower => pb::Role::Follower,
-        ServerState::Candidate => pb::Role::Candidate,
-        ServerState::Leader => pb::Role::Leader,
-        ServerState::Shutdown => pb::Role::Shutdown,
+pub fn role_to_pb(role: Role) -> pb::Role {
+    match role {
+        Role::Learner => pb::Role::Learner,
+        Role::Follower => pb::Role::Follower,
+        Role::Candidate => pb::Role::Candidate,
+        Role::Leader => pb::Role::Leader,
+        Role::Shutdown => pb::Role::Shutdown,
     }
 }
 
-fn cluster_to_pb(membership: &Membership, log_index: u64) -> pb::Cluster {
-    let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-    let record = |id: NodeId| membership.get_node(&id).map(|node| node_to_pb(id, node));
+fn cluster_to_pb(members: &Members) -> pb::Cluster {
+    let record = |id: &NodeId| members.records.get(id).map(|node| node_to_pb(*id, node));
     pb::Cluster {
-        voters: voters.iter().filter_map(|id| record(*id)).collect(),
-        learners: membership.learner_ids().filter_map(record).collect(),
-        joint: membership.get_joint_config().len() > 1,
-        log_index,
+        voters: members.voters.iter().filter_map(record).collect(),
+        learners: members.learners.iter().filter_map(record).collect(),
+        joint: members.joint,
+        log_index: members.log_index.unwrap_or(0),
     }
 }
 

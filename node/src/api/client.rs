@@ -14,13 +14,15 @@ use matchengine_book as book;
 use matchengine_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use matchengine_codec::batch::{KvCommand, NodeCommand, node_command_from_pb};
+use matchengine_codec::book::{book_command_from_pb, event_to_pb, outcome_to_pb, spec_to_pb};
+
 use super::convert::{depth_to_pb, order_to_pb, top_to_pb};
 use super::error::{ApiError, kv_reject_code, reject_code};
-use super::validate::precheck;
 use super::{ApiContext, Port};
-use crate::batch::{CommandOutcome, KvCommand, NodeCommand};
-use crate::codec::book::{command_from_pb, event_to_pb, outcome_to_pb};
 use crate::events::EventsError;
+use crate::proposer::ProposeError;
+use crate::replica::outcome::CommandOutcome;
 
 const SERVICE: &str = "matchengine.v1.Client";
 /// Largest depth a request may ask for.
@@ -40,38 +42,8 @@ impl ClientService {
         ClientService { context }
     }
 
-    /// Proposes commands that passed validation; maps failures to statuses.
-    async fn propose(&self, commands: Vec<NodeCommand>) -> Result<Vec<CommandOutcome>, ApiError> {
-        self.context
-            .proposer
-            .propose(commands)
-            .await
-            .map_err(|error| {
-                ApiError::from_propose(error, |id| self.context.address_of(id, Port::Client))
-            })
-    }
-
-    /// Checks a decoded book command against the instrument as this
-    /// (leading) node has applied it.
-    fn precheck(&self, command: &book::Command) -> Result<(), ApiError> {
-        self.context
-            .state_machine
-            .read(|applied| precheck(applied.state.engine(), command))
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(ApiError::Rejected)
-    }
-
-    fn validate_kv(&self, command: KvCommand) -> Result<KvCommand, ApiError> {
-        let (key, value) = match &command {
-            KvCommand::Put { key, value } => (key, Some(value.as_ref())),
-            KvCommand::Delete { key } => (key, None),
-        };
-        self.context
-            .state_machine
-            .read(|applied| applied.state.kv().limits().check(key, value))
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(ApiError::Kv)?;
-        Ok(command)
+    fn propose_error(&self, error: ProposeError) -> ApiError {
+        ApiError::from_propose(error, |id| self.context.address_of(id, Port::Client))
     }
 
     /// One book command, start to finish: its accepted reply and events.
@@ -79,35 +51,30 @@ impl ClientService {
         &self,
         command: pb::BookCommand,
     ) -> Result<(book::Accepted, bool, Vec<book::Event>), ApiError> {
-        // Fields first (any node answers INVALID_ARGUMENT), then leadership,
-        // then the instrument as the leader has it.
-        let command = command_from_pb(command)?;
-        self.context.ensure_leader(Port::Client)?;
-        self.precheck(&command)?;
-        let outcome = self
-            .propose(vec![NodeCommand::Book(command)])
-            .await?
-            .pop()
-            .ok_or_else(|| ApiError::Internal("no outcome for the command".into()))?;
-        match outcome {
-            CommandOutcome::Book { reply, events } => match reply.result {
-                Ok(accepted) => Ok((accepted, reply.replayed, events)),
-                Err(reason) => Err(ApiError::Rejected(reason)),
-            },
-            CommandOutcome::Kv(_) => {
-                Err(ApiError::Internal("a KV outcome for a book command".into()))
-            }
+        // Fields first (any node answers INVALID_ARGUMENT), then leadership
+        // and admission against the leader's state.
+        let command = book_command_from_pb(command)?;
+        self.context.admit_book(&command, Port::Client)?;
+        let (reply, events) = self
+            .context
+            .proposer
+            .propose_book(command)
+            .await
+            .map_err(|error| self.propose_error(error))?;
+        match reply.result {
+            Ok(accepted) => Ok((accepted, reply.replayed, events)),
+            Err(reason) => Err(ApiError::Rejected(reason)),
         }
     }
 
     async fn execute_kv(&self, command: KvCommand) -> Result<bool, ApiError> {
-        let command = self.validate_kv(command)?;
-        self.context.ensure_leader(Port::Client)?;
-        match self.propose(vec![NodeCommand::Kv(command)]).await?.pop() {
-            Some(CommandOutcome::Kv(Ok(existed))) => Ok(existed),
-            Some(CommandOutcome::Kv(Err(reject))) => Err(ApiError::Kv(reject)),
-            _ => Err(ApiError::Internal("no KV outcome for a KV command".into())),
-        }
+        self.context.admit_kv(&command, Port::Client)?;
+        self.context
+            .proposer
+            .propose_kv(command)
+            .await
+            .map_err(|error| self.propose_error(error))?
+            .map_err(ApiError::Kv)
     }
 
     async fn submit_batch(
@@ -129,7 +96,7 @@ impl ClientService {
         let mut results: Vec<Option<pb::CommandResult>> = Vec::with_capacity(count);
         let mut valid = Vec::with_capacity(count);
         for command in request.commands {
-            match self.validate_command(command) {
+            match self.decode_admitted(command) {
                 Ok(command) => {
                     results.push(None);
                     valid.push(command);
@@ -140,7 +107,11 @@ impl ClientService {
         let mut outcomes = if valid.is_empty() {
             Vec::new()
         } else {
-            self.propose(valid).await?
+            self.context
+                .proposer
+                .propose(valid)
+                .await
+                .map_err(|error| self.propose_error(error))?
         }
         .into_iter();
         Ok(pb::SubmitBatchResponse {
@@ -157,40 +128,27 @@ impl ClientService {
         })
     }
 
-    fn validate_command(&self, command: pb::Command) -> Result<NodeCommand, ApiError> {
-        match command.command {
-            Some(pb::command::Command::Book(book_command)) => {
-                if matches!(
-                    book_command.command,
-                    Some(pb::book_command::Command::AddInstrument(_))
-                ) {
-                    return Err(ApiError::Invalid(
-                        "add_instrument goes through the admin API".into(),
-                    ));
-                }
-                let command = command_from_pb(book_command)?;
-                self.precheck(&command)?;
-                Ok(NodeCommand::Book(command))
-            }
-            Some(pb::command::Command::Kv(_)) => {
-                let NodeCommand::Kv(kv) = crate::batch::command_from_pb(command)? else {
-                    return Err(ApiError::Internal(
-                        "a KV command decoded as a book command".into(),
-                    ));
-                };
-                Ok(NodeCommand::Kv(self.validate_kv(kv)?))
-            }
-            None => Err(ApiError::Invalid("missing field command".into())),
+    /// One command of a batch: decoded, then admitted (the caller has
+    /// checked leadership once for the whole batch).
+    fn decode_admitted(&self, command: pb::Command) -> Result<NodeCommand, ApiError> {
+        if let Some(pb::command::Command::Book(pb::BookCommand {
+            command: Some(pb::book_command::Command::AddInstrument(_)),
+        })) = &command.command
+        {
+            return Err(ApiError::Invalid(
+                "add_instrument goes through the admin API".into(),
+            ));
         }
+        let command = node_command_from_pb(command)?;
+        self.context.admit(&command, Port::Client)?;
+        Ok(command)
     }
 
     fn stream_events(&self, request: pb::StreamEventsRequest) -> Result<EventStream, ApiError> {
         let instrument = book::InstrumentId(request.instrument);
         let next_sequence = self
             .context
-            .state_machine
-            .read(|applied| applied.state.engine().next_sequence(instrument))
-            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .read_state(|state| state.engine().next_sequence(instrument))?
             .ok_or_else(|| ApiError::NotFound(format!("unknown instrument {}", instrument.0)))?;
         let from = request.from_sequence.max(1);
         if from > next_sequence {
@@ -412,8 +370,8 @@ impl pb::client_server::Client for ClientService {
                 let account = book::AccountId(request.account);
                 let view = self
                     .context
-                    .read(linearizable, |applied| {
-                        let engine = applied.state.engine();
+                    .read(linearizable, |state| {
+                        let engine = state.engine();
                         match by {
                             pb::order_ref::By::OrderId(id) => engine
                                 .order(book::OrderId(id))
@@ -441,8 +399,8 @@ impl pb::client_server::Client for ClientService {
                 let instrument = book::InstrumentId(request.instrument);
                 let top = self
                     .context
-                    .read(linearizable(request.consistency)?, |applied| {
-                        let engine = applied.state.engine();
+                    .read(linearizable(request.consistency)?, |state| {
+                        let engine = state.engine();
                         Some(top_to_pb(
                             &engine.top_of_book(instrument)?,
                             engine.next_sequence(instrument)?,
@@ -472,8 +430,8 @@ impl pb::client_server::Client for ClientService {
                 let instrument = book::InstrumentId(request.instrument);
                 let depth = self
                     .context
-                    .read(linearizable(request.consistency)?, |applied| {
-                        let engine = applied.state.engine();
+                    .read(linearizable(request.consistency)?, |state| {
+                        let engine = state.engine();
                         Some(depth_to_pb(
                             &engine.depth(instrument, request.levels as usize)?,
                             engine.next_sequence(instrument)?,
@@ -496,13 +454,8 @@ impl pb::client_server::Client for ClientService {
             .metered(SERVICE, "ListInstruments", async {
                 let instruments = self
                     .context
-                    .read(linearizable(request.consistency)?, |applied| {
-                        applied
-                            .state
-                            .engine()
-                            .instruments()
-                            .map(crate::codec::book::spec_to_pb)
-                            .collect()
+                    .read(linearizable(request.consistency)?, |state| {
+                        state.engine().instruments().map(spec_to_pb).collect()
                     })
                     .await?;
                 Ok(pb::ListInstrumentsResponse { instruments })
@@ -540,8 +493,8 @@ impl pb::client_server::Client for ClientService {
                 }
                 let value = self
                     .context
-                    .read(linearizable(request.consistency)?, |applied| {
-                        applied.state.kv().get(&request.key).cloned()
+                    .read(linearizable(request.consistency)?, |state| {
+                        state.kv().get(&request.key).cloned()
                     })
                     .await?;
                 value
@@ -597,9 +550,8 @@ impl pb::client_server::Client for ClientService {
                 // One more than asked, to tell whether more follow.
                 let mut entries = self
                     .context
-                    .read(linearizable(request.consistency)?, |applied| {
-                        applied
-                            .state
+                    .read(linearizable(request.consistency)?, |state| {
+                        state
                             .kv()
                             .range_by_prefix(&request.prefix, start_after, limit + 1)
                     })

@@ -3,7 +3,7 @@
 use matchengine_book as book;
 use matchengine_proto::v1 as pb;
 
-use crate::codec::book::{order_type_to_pb, side_to_pb};
+use matchengine_codec::book::{order_type_to_pb, side_to_pb, stp_to_pb};
 
 pub fn level_to_pb(level: &book::LevelView) -> pb::PriceLevel {
     pb::PriceLevel {
@@ -37,7 +37,7 @@ pub fn order_to_pb(order: &book::OrderView) -> pb::OrderInfo {
         client_order_id: order.client_order_id.0,
         side: side_to_pb(order.side) as i32,
         order_type: Some(order_type_to_pb(&order.order_type)),
-        self_trade_prevention: crate::codec::book::stp_to_pb(order.self_trade_prevention) as i32,
+        self_trade_prevention: stp_to_pb(order.self_trade_prevention) as i32,
         quantity_lots: order.quantity_lots,
         filled_lots: order.filled_lots,
         open_lots: order.open_lots,

@@ -2,22 +2,13 @@
 //! handler returns [`ApiError`]; nothing else decides a status code.
 
 use matchengine_book::RejectReason;
+use matchengine_proto::metadata;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
-use crate::codec::CodecError;
-use crate::kv::KvReject;
 use crate::proposer::ProposeError;
-
-/// Response metadata naming the leader's address (client or admin port,
-/// matching the API called) when a call needs the leader.
-pub const LEADER_METADATA: &str = "x-matchengine-leader";
-/// Response metadata naming the book's reject reason (its proto enum name).
-pub const REJECT_REASON_METADATA: &str = "x-matchengine-reject-reason";
-/// Response metadata `unknown` on a write that may or may not have been
-/// applied (proposed, then leadership changed before an answer). Every
-/// other error means the write was not applied.
-pub const OUTCOME_METADATA: &str = "x-matchengine-outcome";
+use crate::replica::kv::KvReject;
+use matchengine_codec::CodecError;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -116,6 +107,7 @@ impl ApiError {
             ProposeError::NotLeader { leader_id } => ApiError::NotLeader {
                 leader_addr: leader_id.and_then(leader_addr),
             },
+            ProposeError::TooLarge { .. } => ApiError::Invalid(error.to_string()),
             ProposeError::Stopped => ApiError::Unavailable("the node is shutting down".into()),
             // UNAVAILABLE, marked: only idempotent commands (places, by
             // client order id) should be retried blindly.
@@ -132,19 +124,20 @@ impl From<ApiError> for Status {
                 leader_addr: Some(addr),
             } => {
                 if let Ok(value) = MetadataValue::try_from(addr.as_str()) {
-                    status.metadata_mut().insert(LEADER_METADATA, value);
+                    status.metadata_mut().insert(metadata::LEADER, value);
                 }
             }
             ApiError::OutcomeUnknown(_) => {
-                status
-                    .metadata_mut()
-                    .insert(OUTCOME_METADATA, MetadataValue::from_static("unknown"));
+                status.metadata_mut().insert(
+                    metadata::OUTCOME,
+                    MetadataValue::from_static(metadata::OUTCOME_UNKNOWN),
+                );
             }
             ApiError::Rejected(reason) => {
-                let name = crate::codec::book::reject_to_pb(*reason).as_str_name();
+                let name = matchengine_codec::book::reject_to_pb(*reason).as_str_name();
                 status
                     .metadata_mut()
-                    .insert(REJECT_REASON_METADATA, MetadataValue::from_static(name));
+                    .insert(metadata::REJECT_REASON, MetadataValue::from_static(name));
             }
             _ => {}
         }
@@ -163,7 +156,7 @@ mod tests {
         });
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert_eq!(
-            status.metadata().get(LEADER_METADATA).unwrap(),
+            status.metadata().get(metadata::LEADER).unwrap(),
             "10.0.0.7:7000"
         );
         let status = Status::from(ApiError::NotLeader { leader_addr: None });
@@ -171,7 +164,7 @@ mod tests {
         let status = Status::from(ApiError::Rejected(RejectReason::UnknownOrder));
         assert_eq!(status.code(), Code::NotFound);
         assert_eq!(
-            status.metadata().get(REJECT_REASON_METADATA).unwrap(),
+            status.metadata().get(metadata::REJECT_REASON).unwrap(),
             "REJECT_REASON_UNKNOWN_ORDER"
         );
     }

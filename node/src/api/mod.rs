@@ -9,22 +9,23 @@ pub mod client;
 pub mod convert;
 pub mod error;
 pub mod oversize;
-pub mod validate;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use openraft::ServerState;
-use openraft::async_runtime::WatchReceiver;
-use openraft::raft::ReadPolicy;
+use matchengine_book as book;
+use matchengine_codec::batch::{KvCommand, NodeCommand};
 
 use crate::config::ServiceLimits;
 use crate::events::EventHub;
 use crate::health::{Readiness, ReadinessView};
 use crate::metrics::Metrics;
 use crate::proposer::Proposer;
-use crate::raft_types::{NodeId, NodeRecord, Raft};
-use crate::storage::{Applied, StateMachineStore};
+use crate::raft::handle::{RaftError, RaftHandle};
+use crate::raft::state_machine::StateMachineStore;
+use crate::raft::types::{NodeId, NodeRecord};
+use crate::replica::admission::{self, Refusal};
+use crate::replica::state::ReplicatedState;
 use error::ApiError;
 
 /// Which of a node's addresses a caller should be redirected to.
@@ -39,7 +40,7 @@ pub enum Port {
 pub struct ApiContext {
     pub node_id: NodeId,
     pub record: NodeRecord,
-    pub raft: Raft,
+    pub raft: RaftHandle,
     pub state_machine: StateMachineStore,
     pub proposer: Proposer,
     pub events: Arc<EventHub>,
@@ -58,8 +59,7 @@ impl ApiContext {
 
     /// The current leader's id and address on `port`, as this node knows it.
     pub fn leader(&self, port: Port) -> (Option<NodeId>, Option<String>) {
-        let receiver = self.raft.server_metrics();
-        let Some(leader) = receiver.borrow_watched().current_leader else {
+        let Some(leader) = self.raft.leader_id() else {
             return (None, None);
         };
         (Some(leader), self.address_of(leader, port))
@@ -70,23 +70,65 @@ impl ApiContext {
         if id == self.node_id {
             return Some(address(&self.record, port));
         }
-        let receiver = self.raft.server_metrics();
-        let metrics = receiver.borrow_watched();
-        metrics
-            .membership_config
-            .membership()
-            .get_node(&id)
-            .map(|node| address(node, port))
+        self.raft.record_of(id).map(|node| address(&node, port))
     }
 
     /// Fails unless this node is the leader, naming the leader otherwise.
     pub fn ensure_leader(&self, port: Port) -> Result<(), ApiError> {
-        let state = self.raft.server_metrics().borrow_watched().state;
-        if state == ServerState::Leader {
+        if self.raft.is_leader() {
             return Ok(());
         }
         let (_, leader_addr) = self.leader(port);
         Err(ApiError::NotLeader { leader_addr })
+    }
+
+    /// The API's answer to a Raft error: a redirect names the leader's
+    /// address on `port`.
+    pub fn raft_error(&self, error: RaftError, port: Port) -> ApiError {
+        match error {
+            RaftError::NotLeader { leader_id } => ApiError::NotLeader {
+                leader_addr: leader_id.and_then(|id| self.address_of(id, port)),
+            },
+            RaftError::Refused(reason) => ApiError::FailedPrecondition(reason),
+            RaftError::AlreadyInitialized => ApiError::FailedPrecondition(error.to_string()),
+            RaftError::Invalid(reason) => ApiError::Invalid(reason),
+            RaftError::ChangeInProgress(_)
+            | RaftError::Unavailable(_)
+            | RaftError::ShuttingDown => ApiError::Unavailable(error.to_string()),
+        }
+    }
+
+    /// Admits a decoded command on the leader, against its applied state:
+    /// the one check every command passes before it is proposed (see
+    /// [`admission`]). Leadership first, so a follower only redirects.
+    pub fn admit(&self, command: &NodeCommand, port: Port) -> Result<(), ApiError> {
+        self.ensure_leader(port)?;
+        self.read_state(|state| admission::admit(state, command))?
+            .map_err(|refusal| match refusal {
+                Refusal::Book(reason) => ApiError::Rejected(reason),
+                Refusal::Kv(reject) => ApiError::Kv(reject),
+            })
+    }
+
+    /// [`ApiContext::admit`] for a book command.
+    pub fn admit_book(&self, command: &book::Command, port: Port) -> Result<(), ApiError> {
+        self.ensure_leader(port)?;
+        self.read_state(|state| admission::admit_book(state, command))?
+            .map_err(ApiError::Rejected)
+    }
+
+    /// [`ApiContext::admit`] for a key-value command.
+    pub fn admit_kv(&self, command: &KvCommand, port: Port) -> Result<(), ApiError> {
+        self.ensure_leader(port)?;
+        self.read_state(|state| admission::admit_kv(state, command))?
+            .map_err(ApiError::Kv)
+    }
+
+    /// Reads the applied state as it is on this node.
+    pub fn read_state<T>(&self, read: impl FnOnce(&ReplicatedState) -> T) -> Result<T, ApiError> {
+        self.state_machine
+            .read(read)
+            .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
     /// Reads the applied state: after a read-index round with a quorum when
@@ -94,30 +136,17 @@ impl ApiContext {
     pub async fn read<T>(
         &self,
         linearizable: bool,
-        read: impl FnOnce(&Applied) -> T,
+        read: impl FnOnce(&ReplicatedState) -> T,
     ) -> Result<T, ApiError> {
         if linearizable {
             self.ensure_leader(Port::Client)?;
             self.raft
-                .ensure_linearizable(ReadPolicy::ReadIndex)
+                .ensure_linearizable()
                 .await
-                .map_err(|error| match error.into_api_error() {
-                    Some(openraft::errors::LinearizableReadError::ForwardToLeader(forward)) => {
-                        ApiError::NotLeader {
-                            leader_addr: forward
-                                .leader_id
-                                .and_then(|id| self.address_of(id, Port::Client)),
-                        }
-                    }
-                    Some(other) => ApiError::Unavailable(format!("linearizable read: {other}")),
-                    None => ApiError::Unavailable("the node is shutting down".into()),
-                })?;
+                .map_err(|error| self.raft_error(error, Port::Client))?;
         }
-        self.state_machine
-            .read(read)
-            .map_err(|e| ApiError::Internal(e.to_string()))
+        self.read_state(read)
     }
-
     /// Runs a handler, counting it by method and status code and timing it.
     pub async fn metered<T>(
         &self,

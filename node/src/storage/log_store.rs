@@ -1,40 +1,58 @@
-//! The Raft log and vote on RocksDB.
+//! The Raft log and its metadata on RocksDB, as bytes.
 //!
-//! Column family `log` maps big-endian log indexes to prost-encoded entries;
-//! `meta` holds the vote, the last purged log id and the committed log id.
-//! An append is one `WriteBatch` written to the WAL without waiting; the
-//! entries are readable when `append` returns, and openraft's flush callback
-//! fires only after a group-commit thread has synced the WAL. Appends that
-//! arrive while a sync is running share the next one. The vote is synced
-//! before `save_vote` returns. Truncate and purge are range deletes. Never
-//! knows what the entries mean.
+//! Column family `log` maps big-endian log indexes to encoded entries;
+//! `meta` holds small records by name (the vote, the purge point, the
+//! committed position). An append is one `WriteBatch` written to the WAL
+//! without waiting; the entries are readable when `append` returns, and its
+//! callback fires only after a group-commit thread has synced the WAL.
+//! Appends that arrive while a sync is running share the next one. Truncate
+//! and purge are range deletes. Never knows what the entries mean: the
+//! openraft adapter in `crate::raft::log_storage` encodes and decodes them.
 
 use std::fmt;
 use std::io;
-use std::ops::RangeBounds;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use matchengine_proto::v1 as pb;
-use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
-use openraft::{OptionalSend, RaftTypeConfig};
-use prost::Message;
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
-use crate::codec::raft::{
-    entry_from_pb, entry_to_pb, log_id_from_pb, log_id_to_pb, vote_from_pb, vote_to_pb,
-};
-use crate::raft_types::{Entry, LogId, LogState, TypeConfig, Vote};
-
 const CF_LOG: &str = "log";
 const CF_META: &str = "meta";
-const KEY_VOTE: &[u8] = b"vote";
-const KEY_LAST_PURGED: &[u8] = b"last_purged";
-const KEY_COMMITTED: &[u8] = b"committed";
+
+/// The metadata records the log keeps beside its entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaKey {
+    Vote,
+    LastPurged,
+    Committed,
+}
+
+impl MetaKey {
+    fn name(self) -> &'static [u8] {
+        match self {
+            MetaKey::Vote => b"vote",
+            MetaKey::LastPurged => b"last_purged",
+            MetaKey::Committed => b"committed",
+        }
+    }
+}
+
+/// Whether a metadata write waits for the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Synced (with every append before it) before the call returns.
+    Synced,
+    /// Reaches the disk with the next synced write.
+    Buffered,
+}
+
+/// Called once the entries of one append are on disk, or with the error
+/// that kept them off it. Runs on the sync thread.
+pub type OnSynced = Box<dyn FnOnce(io::Result<()>) + Send>;
 
 /// Counters of the log store's disk work, for metrics and benchmarks.
 #[derive(Debug, Default)]
@@ -92,7 +110,7 @@ pub struct LogStore {
 
 /// The group-commit thread and the channel that feeds it.
 struct Syncer {
-    requests: Mutex<Option<mpsc::Sender<IOFlushed<TypeConfig>>>>,
+    requests: Mutex<Option<mpsc::Sender<OnSynced>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -177,98 +195,24 @@ impl LogStore {
             .ok_or_else(|| io::Error::other(format!("column family {name} missing")))
     }
 
-    fn get_meta<T: Message + Default>(&self, key: &[u8]) -> io::Result<Option<T>> {
-        let bytes = self
-            .db
-            .get_cf(self.cf(CF_META)?, key)
-            .map_err(|e| rocks_error("reading log metadata", e))?;
-        bytes
-            .map(|bytes| {
-                T::decode(bytes.as_slice()).map_err(|e| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "log metadata {} fails to decode: {e}",
-                            String::from_utf8_lossy(key)
-                        ),
-                    )
-                })
-            })
-            .transpose()
+    /// The metadata record `key`, as written.
+    pub fn meta(&self, key: MetaKey) -> io::Result<Option<Vec<u8>>> {
+        self.db
+            .get_cf(self.cf(CF_META)?, key.name())
+            .map_err(|e| rocks_error("reading log metadata", e))
     }
 
-    fn put_meta(&self, key: &[u8], value: &impl Message, sync: bool) -> io::Result<()> {
+    pub fn put_meta(&self, key: MetaKey, bytes: &[u8], durability: Durability) -> io::Result<()> {
         let mut options = WriteOptions::default();
-        options.set_sync(sync);
+        options.set_sync(durability == Durability::Synced);
         self.db
-            .put_cf_opt(self.cf(CF_META)?, key, value.encode_to_vec(), &options)
+            .put_cf_opt(self.cf(CF_META)?, key.name(), bytes, &options)
             .map_err(|e| rocks_error("writing log metadata", e))
     }
 
-    fn read_log_id(&self, key: &[u8]) -> io::Result<Option<LogId>> {
-        self.get_meta::<pb::LogId>(key)?
-            .map(|log_id| {
-                log_id_from_pb(log_id).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-            })
-            .transpose()
-    }
-}
-
-fn decode_entry(index: u64, bytes: &[u8]) -> io::Result<Entry> {
-    let corrupt = |what: String| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("log entry at index {index} fails to decode: {what}"),
-        )
-    };
-    let entry = pb::Entry::decode(bytes).map_err(|e| corrupt(e.to_string()))?;
-    let entry = entry_from_pb(entry).map_err(|e| corrupt(e.to_string()))?;
-    if entry.log_id.index != index {
-        return Err(corrupt(format!(
-            "stored under index {index} but claims {}",
-            entry.log_id.index
-        )));
-    }
-    Ok(entry)
-}
-
-/// The sync thread: takes every pending flush request, syncs the WAL once,
-/// then completes them all in arrival order. Ends when the store is dropped.
-fn group_commit(db: &DB, pending: &mpsc::Receiver<IOFlushed<TypeConfig>>, stats: &LogStats) {
-    while let Ok(first) = pending.recv() {
-        let mut waiting = vec![first];
-        waiting.extend(pending.try_iter());
-        let started = Instant::now();
-        let result = db.flush_wal(true);
-        let elapsed = started.elapsed();
-        stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-        stats
-            .fsync_nanos_total
-            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
-        if let Some(observer) = stats.fsync_observer.get() {
-            (observer.0)(elapsed);
-        }
-        for callback in waiting {
-            let outcome = match &result {
-                Ok(()) => Ok(()),
-                Err(error) => Err(io::Error::other(format!("syncing the log WAL: {error}"))),
-            };
-            callback.io_completed(outcome);
-        }
-    }
-}
-
-impl RaftLogReader<TypeConfig> for LogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + fmt::Debug + OptionalSend>(
-        &mut self,
-        range: RB,
-    ) -> Result<Vec<Entry>, io::Error> {
-        use std::ops::Bound;
-        let start = match range.start_bound() {
-            Bound::Included(&index) => index,
-            Bound::Excluded(&index) => index.saturating_add(1),
-            Bound::Unbounded => 0,
-        };
+    /// The entries with `start <= index < end`, in index order, stopping at
+    /// the first gap (the log never has one between its first and last).
+    pub fn entries(&self, start: u64, end: u64) -> io::Result<Vec<(u64, Vec<u8>)>> {
         let cf = self.cf(CF_LOG)?;
         let mut entries = Vec::new();
         for item in self.db.iterator_cf(
@@ -276,93 +220,57 @@ impl RaftLogReader<TypeConfig> for LogStore {
             IteratorMode::From(&index_key(start), Direction::Forward),
         ) {
             let (key, value) = item.map_err(|e| rocks_error("reading the log", e))?;
-            let key: [u8; 8] = key.as_ref().try_into().map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidData, "log key is not 8 bytes")
-            })?;
-            let index = u64::from_be_bytes(key);
-            if !range.contains(&index) {
+            let index = index_of(&key)?;
+            if index >= end {
                 break;
             }
-            entries.push(decode_entry(index, &value)?);
+            // Assert on the way out what append asserted on the way in.
+            if let Some((previous, _)) = entries.last()
+                && index != previous + 1
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("the log has a gap: index {index} follows {previous}"),
+                ));
+            }
+            entries.push((index, value.into_vec()));
         }
         Ok(entries)
     }
 
-    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        self.get_meta::<pb::Vote>(KEY_VOTE)?
-            .map(|vote| {
-                vote_from_pb(vote).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-            })
-            .transpose()
-    }
-}
-
-impl RaftLogStorage<TypeConfig> for LogStore {
-    type LogReader = LogStore;
-
-    async fn get_log_state(&mut self) -> Result<LogState, io::Error> {
-        let last_purged_log_id = self.read_log_id(KEY_LAST_PURGED)?;
-        let last = self
+    /// The entry with the highest index.
+    pub fn last_entry(&self) -> io::Result<Option<(u64, Vec<u8>)>> {
+        match self
             .db
             .iterator_cf(self.cf(CF_LOG)?, IteratorMode::End)
-            .next();
-        let last_log_id = match last {
-            None => last_purged_log_id,
+            .next()
+        {
+            None => Ok(None),
             Some(item) => {
                 let (key, value) = item.map_err(|e| rocks_error("reading the log tail", e))?;
-                let index = u64::from_be_bytes(key.as_ref().try_into().map_err(|_| {
-                    io::Error::new(io::ErrorKind::InvalidData, "log key is not 8 bytes")
-                })?);
-                Some(decode_entry(index, &value)?.log_id)
+                Ok(Some((index_of(&key)?, value.into_vec())))
             }
-        };
-        Ok(LogState {
-            last_purged_log_id,
-            last_log_id,
-        })
-    }
-
-    async fn get_log_reader(&mut self) -> Self::LogReader {
-        self.clone()
-    }
-
-    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
-        // A synced write: the vote (and every append before it) is on disk
-        // before this returns.
-        self.put_meta(KEY_VOTE, &vote_to_pb(vote), true)
-    }
-
-    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        // Not synced: it reaches disk with the next append or vote, and a
-        // lost value only means re-applying from the snapshot on restart.
-        match committed {
-            Some(log_id) => self.put_meta(KEY_COMMITTED, &log_id_to_pb(&log_id), false),
-            None => Ok(()),
         }
     }
 
-    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        self.read_log_id(KEY_COMMITTED)
-    }
-
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: IOFlushed<TypeConfig>,
-    ) -> Result<(), io::Error>
-    where
-        I: IntoIterator<Item = Entry> + OptionalSend,
-        I::IntoIter: OptionalSend,
-    {
+    /// Writes `entries` (consecutive indexes, ascending) and returns once
+    /// they are readable; `on_synced` runs once they are on disk.
+    pub fn append(
+        &self,
+        entries: impl IntoIterator<Item = (u64, Vec<u8>)>,
+        on_synced: OnSynced,
+    ) -> io::Result<()> {
         let cf = self.cf(CF_LOG)?;
         let mut batch = WriteBatch::default();
         let mut count = 0u64;
-        for entry in entries {
-            batch.put_cf(
-                cf,
-                index_key(entry.log_id.index),
-                entry_to_pb(&entry).encode_to_vec(),
+        let mut previous: Option<u64> = None;
+        for (index, bytes) in entries {
+            assert!(
+                previous.is_none_or(|previous| index == previous + 1),
+                "log append out of order: index {index} after {previous:?}"
             );
+            previous = Some(index);
+            batch.put_cf(cf, index_key(index), bytes);
             count += 1;
         }
         self.db
@@ -380,14 +288,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         requests
             .as_ref()
             .ok_or_else(|| io::Error::other("the log store is closing"))?
-            .send(callback)
+            .send(on_synced)
             .map_err(|_| io::Error::other("the log sync thread has stopped"))
     }
 
-    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+    /// Removes every entry from `start` on.
+    pub fn truncate_from(&self, start: u64) -> io::Result<()> {
         // Not synced: a truncation lost in a crash is redone by the leader,
         // and the next synced append orders it on disk before new entries.
-        let start = last_log_id.map_or(0, |log_id| log_id.index + 1);
         let mut batch = WriteBatch::default();
         let cf = self.cf(CF_LOG)?;
         batch.delete_range_cf(cf, index_key(start), index_key(u64::MAX));
@@ -397,26 +305,52 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| rocks_error("truncating the log", e))
     }
 
-    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        // The purge point is recorded before anything is deleted, so the log
-        // never has a hole below what `get_log_state` reports.
+    /// Removes every entry up to and including `index`, recording
+    /// `last_purged` (the purge point, as the caller encodes it) in the same
+    /// write, so the log never has a hole below what it reports.
+    pub fn purge_through(&self, index: u64, last_purged: &[u8]) -> io::Result<()> {
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(CF_META)?,
-            KEY_LAST_PURGED,
-            log_id_to_pb(&log_id).encode_to_vec(),
+        batch.put_cf(self.cf(CF_META)?, MetaKey::LastPurged.name(), last_purged);
+        batch.delete_range_cf(
+            self.cf(CF_LOG)?,
+            index_key(0),
+            index_key(index.saturating_add(1)),
         );
-        batch.delete_range_cf(self.cf(CF_LOG)?, index_key(0), index_key(log_id.index + 1));
         self.db
             .write(batch)
             .map_err(|e| rocks_error("purging the log", e))
     }
 }
 
-// `LogStore` must satisfy openraft's bounds; keep the assertion near the impls.
-const _: fn() = || {
-    fn assert_log_storage<T: RaftLogStorage<TypeConfig>>() {}
-    assert_log_storage::<LogStore>();
-    fn assert_config<C: RaftTypeConfig>() {}
-    assert_config::<TypeConfig>();
-};
+fn index_of(key: &[u8]) -> io::Result<u64> {
+    let key: [u8; 8] = key
+        .try_into()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "log key is not 8 bytes"))?;
+    Ok(u64::from_be_bytes(key))
+}
+
+/// The sync thread: takes every pending append, syncs the WAL once, then
+/// completes them all in arrival order. Ends when the store is dropped.
+fn group_commit(db: &DB, pending: &mpsc::Receiver<OnSynced>, stats: &LogStats) {
+    while let Ok(first) = pending.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(pending.try_iter());
+        let started = Instant::now();
+        let result = db.flush_wal(true);
+        let elapsed = started.elapsed();
+        stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        stats
+            .fsync_nanos_total
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        if let Some(observer) = stats.fsync_observer.get() {
+            (observer.0)(elapsed);
+        }
+        for on_synced in waiting {
+            let outcome = match &result {
+                Ok(()) => Ok(()),
+                Err(error) => Err(io::Error::other(format!("syncing the log WAL: {error}"))),
+            };
+            on_synced(outcome);
+        }
+    }
+}

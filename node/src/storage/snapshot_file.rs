@@ -1,36 +1,42 @@
 //! Snapshot files in the data directory.
 //!
-//! Layout: `MESNAP01`, a u32 LE header length and the prost-encoded
-//! `SnapshotMeta`, a u64 LE body length and the state's snapshot body, then
+//! Layout: `MESNAP01`, a u32 LE header length and the header (what the
+//! Raft layer records about the snapshot: its position and membership), a
+//! u64 LE body length and the state's snapshot body, then
 //! a u64 LE checksum of everything before it. A file is written to a
 //! temporary name, synced, renamed into place and the directory synced, so a
 //! crash leaves either the old snapshot or the new one, never half of one. A
 //! file that fails its checks is an error naming the file: never skipped.
+//! Header and body are bytes here: this module never decodes either.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::{Buf, Bytes};
-use matchengine_book::digest::hash_bytes;
-use matchengine_proto::v1 as pb;
-use prost::Message;
-
-use crate::codec::raft::{snapshot_meta_from_pb, snapshot_meta_to_pb};
-use crate::raft_types::SnapshotMeta;
+use matchengine_digest::hash_bytes;
 
 const MAGIC: &[u8; 8] = b"MESNAP01";
 const SUFFIX: &str = ".snap";
 /// Largest snapshot header (the metadata, mostly the membership).
 const HEADER_BYTES_MAX: u32 = 1 << 20;
 
-/// A complete, verified snapshot file: what openraft hands around as the
-/// snapshot's data.
+/// A complete, verified snapshot file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotFile {
     pub path: PathBuf,
-    pub meta: SnapshotMeta,
+    /// The header as written: the Raft layer's record of the snapshot.
+    pub header: Bytes,
     pub size_bytes: u64,
+}
+
+/// The log position a snapshot covers, which names its file; `None` for a
+/// snapshot of the empty state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotPosition {
+    pub index: u64,
+    pub term: u64,
+    pub node_id: u64,
 }
 
 /// A snapshot file that is unreadable or damaged.
@@ -60,23 +66,22 @@ fn io_error(path: &Path) -> impl Fn(io::Error) -> SnapshotFileError + '_ {
 }
 
 /// `snapshot-<index>-<term>-<leader>.snap`, zero-padded so names sort by index.
-fn file_name(meta: &SnapshotMeta) -> String {
-    match &meta.last_log_id {
-        Some(log_id) => format!(
+fn file_name(position: Option<SnapshotPosition>) -> String {
+    match position {
+        Some(position) => format!(
             "snapshot-{:020}-{:020}-{:020}{SUFFIX}",
-            log_id.index, log_id.leader_id.term, log_id.leader_id.node_id
+            position.index, position.term, position.node_id
         ),
         None => format!("snapshot-empty{SUFFIX}"),
     }
 }
 
 /// Encodes a snapshot file's bytes.
-pub fn encode(meta: &SnapshotMeta, body: &[u8]) -> Vec<u8> {
-    let header = snapshot_meta_to_pb(meta).encode_to_vec();
+pub fn encode(header: &[u8], body: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len() + 8 + body.len() + 8);
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(header);
     bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
     bytes.extend_from_slice(body);
     let checksum = hash_bytes(&bytes);
@@ -84,8 +89,8 @@ pub fn encode(meta: &SnapshotMeta, body: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// Checks a snapshot file's bytes and splits them into metadata and body.
-pub fn decode(path: &Path, bytes: Bytes) -> Result<(SnapshotMeta, Bytes), SnapshotFileError> {
+/// Checks a snapshot file's bytes and splits them into header and body.
+pub fn decode(path: &Path, bytes: Bytes) -> Result<(Bytes, Bytes), SnapshotFileError> {
     let corrupt = |reason: String| SnapshotFileError::Corrupt {
         path: path.to_path_buf(),
         reason,
@@ -110,29 +115,30 @@ pub fn decode(path: &Path, bytes: Bytes) -> Result<(SnapshotMeta, Bytes), Snapsh
         return Err(corrupt(format!("header length {header_len} out of range")));
     }
     let header = reader.split_to(header_len as usize);
-    let meta = pb::SnapshotMeta::decode(header)
-        .map_err(|e| corrupt(format!("header: {e}")))
-        .and_then(|meta| {
-            snapshot_meta_from_pb(meta).map_err(|e| corrupt(format!("header: {e}")))
-        })?;
     let body_len = reader.get_u64_le();
     if body_len != reader.remaining() as u64 {
         return Err(corrupt(format!(
             "body length {body_len} does not match the file"
         )));
     }
-    Ok((meta, reader))
+    Ok((header, reader))
 }
 
 /// Writes a snapshot file durably into `dir` and returns it.
 pub fn write(
     dir: &Path,
-    meta: &SnapshotMeta,
+    position: Option<SnapshotPosition>,
+    header: &[u8],
     body: &[u8],
 ) -> Result<SnapshotFile, SnapshotFileError> {
-    let bytes = encode(meta, body);
-    let path = dir.join(file_name(meta));
-    let temporary = dir.join(format!(".{}.tmp", file_name(meta)));
+    assert!(
+        header.len() <= HEADER_BYTES_MAX as usize,
+        "a snapshot header of {} bytes would not read back",
+        header.len()
+    );
+    let bytes = encode(header, body);
+    let path = dir.join(file_name(position));
+    let temporary = dir.join(format!(".{}.tmp", file_name(position)));
     let written = File::create(&temporary).and_then(|mut file| {
         file.write_all(&bytes)?;
         file.sync_all()
@@ -148,7 +154,7 @@ pub fn write(
         .map_err(io_error(dir))?;
     Ok(SnapshotFile {
         path,
-        meta: meta.clone(),
+        header: Bytes::copy_from_slice(header),
         size_bytes: bytes.len() as u64,
     })
 }
@@ -157,11 +163,11 @@ pub fn write(
 pub fn read(path: &Path) -> Result<(SnapshotFile, Bytes), SnapshotFileError> {
     let bytes = Bytes::from(fs::read(path).map_err(io_error(path))?);
     let size_bytes = bytes.len() as u64;
-    let (meta, body) = decode(path, bytes)?;
+    let (header, body) = decode(path, bytes)?;
     Ok((
         SnapshotFile {
             path: path.to_path_buf(),
-            meta,
+            header,
             size_bytes,
         },
         body,
@@ -207,28 +213,23 @@ pub fn remove_others(dir: &Path, keep: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft_types::{LeaderId, LogId, StoredMembership};
 
-    fn meta(index: u64) -> SnapshotMeta {
-        SnapshotMeta {
-            last_log_id: Some(LogId {
-                leader_id: LeaderId {
-                    term: 2,
-                    node_id: 1,
-                },
-                index,
-            }),
-            last_membership: StoredMembership::default(),
-        }
+    fn at(index: u64) -> Option<SnapshotPosition> {
+        Some(SnapshotPosition {
+            index,
+            term: 2,
+            node_id: 1,
+        })
     }
 
     #[test]
     fn written_snapshots_read_back_and_the_newest_wins() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), &meta(9), b"older").unwrap();
-        let newer = write(dir.path(), &meta(10), b"newer body").unwrap();
+        write(dir.path(), at(9), b"h9", b"older").unwrap();
+        let newer = write(dir.path(), at(10), b"h10", b"newer body").unwrap();
         let (file, body) = newest(dir.path()).unwrap().unwrap();
         assert_eq!(file, newer);
+        assert_eq!(file.header.as_ref(), b"h10");
         assert_eq!(body.as_ref(), b"newer body");
         remove_others(dir.path(), &newer.path).unwrap();
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -237,7 +238,7 @@ mod tests {
     #[test]
     fn damage_is_an_error_that_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(dir.path(), &meta(3), b"state").unwrap();
+        let file = write(dir.path(), at(3), b"h3", b"state").unwrap();
         let mut bytes = fs::read(&file.path).unwrap();
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0x10;

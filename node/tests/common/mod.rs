@@ -9,11 +9,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use matchengine_node::batch::{BatchOutcome, CommandBatch, NodeCommand};
-use matchengine_node::raft_config::RaftSettings;
-use matchengine_node::raft_types::{NodeId, NodeRecord, Raft, TypeConfig, Vote};
-use matchengine_node::state::StateLimits;
-use matchengine_node::storage::{LogStore, SnapshotFile, StateMachineStore};
+use matchengine_codec::batch::{CommandBatch, NodeCommand};
+use matchengine_node::raft::log_storage::RaftLogStore;
+use matchengine_node::raft::settings::RaftSettings;
+use matchengine_node::raft::state_machine::{SnapshotData, StateMachineStore};
+use matchengine_node::raft::types::{NodeId, NodeRecord, Raft, TypeConfig, Vote};
+use matchengine_node::replica::outcome::BatchOutcome;
+use matchengine_node::replica::state::StateLimits;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{NetworkError, RPCError, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
@@ -23,7 +25,7 @@ use openraft::raft::{
 use openraft::{Config, ServerState};
 use tempfile::TempDir;
 
-type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>;
+type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
 
 /// Delivers RPCs to the nodes registered with it.
 #[derive(Clone, Default)]
@@ -65,7 +67,7 @@ fn network_error(error: &impl std::error::Error) -> RPCError<TypeConfig> {
 }
 
 impl RaftNetworkV2<TypeConfig> for Connection {
-    type SnapshotData = SnapshotFile;
+    type SnapshotData = SnapshotData;
 
     async fn append_entries(
         &mut self,
@@ -106,7 +108,7 @@ pub struct TestNode {
     pub id: NodeId,
     pub raft: Raft,
     pub state_machine: StateMachineStore,
-    pub log: LogStore,
+    pub log: RaftLogStore,
     pub dir: PathBuf,
 }
 
@@ -157,7 +159,7 @@ impl TestCluster {
     /// Starts (or restarts, on the same directory) node `id`.
     pub async fn start(&mut self, id: NodeId) {
         let dir = self.root.join(format!("node-{id}"));
-        let log = LogStore::open(&dir.join("log")).expect("open log");
+        let log = RaftLogStore::open(&dir.join("log")).expect("open log");
         let state_machine = StateMachineStore::open(&dir.join("snapshots"), StateLimits::default())
             .expect("open sm");
         let raft = Raft::new(

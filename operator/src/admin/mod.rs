@@ -24,9 +24,6 @@ pub use client::{ChannelCache, ChannelKey, TonicAdmin};
 
 use crate::plan::{NodeRole, NodeStatus};
 
-/// Response metadata naming the leader's admin address on a redirect.
-pub const LEADER_METADATA: &str = "x-matchengine-leader";
-
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("node {node_id}: invalid admin address {addr:?}: {source}")]
@@ -72,7 +69,7 @@ impl AdminError {
                 node_id,
                 leader_addr: status
                     .metadata()
-                    .get(LEADER_METADATA)
+                    .get(matchengine_proto::metadata::LEADER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
             },
@@ -302,9 +299,10 @@ mod tests {
     #[test]
     fn redirects_and_codes_map_to_errors() {
         let mut status = tonic::Status::failed_precondition("not leader");
-        status
-            .metadata_mut()
-            .insert(LEADER_METADATA, "n2:7002".parse().unwrap());
+        status.metadata_mut().insert(
+            matchengine_proto::metadata::LEADER,
+            "n2:7002".parse().unwrap(),
+        );
         assert!(matches!(
             AdminError::from_status(1, &status),
             AdminError::NotLeader { node_id: 1, leader_addr: Some(a) } if a == "n2:7002"

@@ -9,12 +9,12 @@ use openraft::raft::{
 };
 use openraft::raft::{TransferLeaderError, TransferLeaderResponse};
 
-use super::raft::{
+use crate::raft::proto::{
     entry_from_pb, entry_to_pb, log_id_from_pb, log_id_to_pb, optional_log_id_from_pb,
     vote_from_pb, vote_to_pb,
 };
-use super::{CodecError, required};
-use crate::raft_types::TypeConfig;
+use crate::raft::types::TypeConfig;
+use matchengine_codec::{CodecError, required};
 
 pub fn append_request_to_pb(
     request: &AppendEntriesRequest<TypeConfig>,
@@ -199,8 +199,8 @@ pub fn transfer_response_from_pb(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::CommandBatch;
-    use crate::raft_types::{Entry, LeaderId, LogId, Vote};
+    use crate::raft::types::{Entry, LeaderId, LogId, Vote};
+    use matchengine_codec::batch::CommandBatch;
 
     fn log_id(term: u64, index: u64) -> LogId {
         LogId {

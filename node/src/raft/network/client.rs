@@ -21,13 +21,11 @@ use openraft::raft::{
 use tokio::io::AsyncReadExt;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::codec::raft::{snapshot_meta_to_pb, vote_from_pb, vote_to_pb};
-use crate::codec::raft_rpc::*;
-use crate::raft_types::{NodeId, NodeRecord, TypeConfig, Vote};
-use crate::storage::SnapshotFile;
+use super::messages::*;
+use crate::raft::proto::{snapshot_meta_to_pb, vote_from_pb, vote_to_pb};
+use crate::raft::state_machine::{Snapshot, SnapshotData};
+use crate::raft::types::{NodeId, NodeRecord, TypeConfig, Vote};
 use crate::tls::{PeerConnector, TlsWatch};
-
-type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>;
 
 /// Bytes of snapshot data per message.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
@@ -224,7 +222,7 @@ fn snapshot_chunks(
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerConnection {
-    type SnapshotData = SnapshotFile;
+    type SnapshotData = SnapshotData;
 
     async fn append_entries(
         &mut self,

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use imbl::OrdMap;
-use matchengine_book::digest::{SetHash, hash_bytes, hash_words};
+use matchengine_digest::{SetHash, hash_bytes, hash_words};
 
 /// Bounds on the namespace. Part of the replicated state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

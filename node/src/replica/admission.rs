@@ -1,14 +1,55 @@
-//! Checks run on the leader before a command is proposed, so that a command
-//! that cannot succeed never reaches the log: its fields against the
-//! instrument's immutable spec (price band, quantity range). Whatever
-//! depends on the changing book (an order's existence, idempotency, room to
-//! rest) is decided when the command is applied, identically on every
-//! replica; a rejection there changes nothing either.
+//! Whether a decoded command may be proposed, judged on the leader against
+//! its applied state, so that a command that cannot succeed never reaches
+//! the log. One function, one order, for every command and every API:
+//! fields were checked when the command was decoded (`matchengine-codec`);
+//! here a book command is checked against the instrument's immutable spec
+//! (price band, quantity range) and a key-value command against the
+//! namespace's bounds. Whatever depends on the changing book (an order's
+//! existence, idempotency, room to rest) is decided when the command is
+//! applied, identically on every replica; a rejection there changes nothing
+//! either.
 
 use matchengine_book::{Command, Engine, InstrumentSpec, OrderType, RejectReason};
+use matchengine_codec::batch::{KvCommand, NodeCommand};
+
+use super::kv::KvReject;
+use super::state::ReplicatedState;
+
+/// Why a command is refused before it is proposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(transparent)]
+    Book(RejectReason),
+    #[error(transparent)]
+    Kv(KvReject),
+}
+
+/// Admits `command` for proposal, or says what applying it would reject
+/// regardless of the book's orders.
+pub fn admit(state: &ReplicatedState, command: &NodeCommand) -> Result<(), Refusal> {
+    match command {
+        NodeCommand::Book(command) => admit_book(state, command).map_err(Refusal::Book),
+        NodeCommand::Kv(command) => admit_kv(state, command).map_err(Refusal::Kv),
+    }
+}
+
+/// [`admit`] for a book command.
+pub fn admit_book(state: &ReplicatedState, command: &Command) -> Result<(), RejectReason> {
+    precheck(state.engine(), command)
+}
+
+/// [`admit`] for a key-value command: the key (and value) within the
+/// namespace's bounds.
+pub fn admit_kv(state: &ReplicatedState, command: &KvCommand) -> Result<(), KvReject> {
+    let limits = state.kv().limits();
+    match command {
+        KvCommand::Put { key, value } => limits.check(key, Some(value)),
+        KvCommand::Delete { key } => limits.check(key, None),
+    }
+}
 
 /// The rejection the book would give regardless of its orders, if any.
-pub fn precheck(engine: &Engine, command: &Command) -> Result<(), RejectReason> {
+fn precheck(engine: &Engine, command: &Command) -> Result<(), RejectReason> {
     match command {
         Command::AddInstrument(spec) => {
             if engine.instrument(spec.instrument).is_some() {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::raft_types::{NodeId, TypeConfig};
+use super::types::{NodeId, TypeConfig};
 
 /// The most caught-up voter other than `me`, by the leader's replication
 /// progress (ties go to the lowest id); `None` when `me` is the only voter.

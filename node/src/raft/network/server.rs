@@ -12,12 +12,10 @@ use matchengine_proto::v1 as pb;
 use tokio::io::AsyncWriteExt;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::codec::raft::{snapshot_meta_from_pb, vote_from_pb, vote_to_pb};
-use crate::codec::raft_rpc::*;
-use crate::raft_types::{Raft, TypeConfig};
-use crate::storage::SnapshotFile;
-
-type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>;
+use super::messages::*;
+use crate::raft::proto::{snapshot_meta_from_pb, vote_from_pb, vote_to_pb};
+use crate::raft::state_machine::{Snapshot, SnapshotData};
+use crate::raft::types::Raft;
 
 /// Largest snapshot a peer may announce.
 const SNAPSHOT_BYTES_MAX: u64 = 1 << 40;
@@ -59,7 +57,7 @@ impl RaftService {
                 ));
             }
         };
-        let invalid = |e: crate::codec::CodecError| Status::invalid_argument(e.to_string());
+        let invalid = |e: matchengine_codec::CodecError| Status::invalid_argument(e.to_string());
         let vote = vote_from_pb(
             header
                 .vote
@@ -88,9 +86,8 @@ impl RaftService {
             Ok(path) => {
                 let snapshot = Snapshot {
                     meta: meta.clone(),
-                    snapshot: SnapshotFile {
+                    snapshot: SnapshotData {
                         path,
-                        meta,
                         size_bytes: header.size_bytes,
                     },
                 };

@@ -1,7 +1,9 @@
 //! The openraft type configuration and the aliases the rest of the node
 //! uses. openraft is pinned at `=0.10.0-alpha.37`; an upgrade starts here.
 
-use crate::batch::{BatchOutcome, CommandBatch};
+use matchengine_codec::batch::CommandBatch;
+
+use crate::replica::outcome::BatchOutcome;
 
 /// A member's addresses, as recorded in the Raft membership.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -34,4 +36,4 @@ pub type Membership = openraft::Membership<NodeId, NodeRecord>;
 pub type StoredMembership = openraft::type_config::alias::StoredMembershipOf<TypeConfig>;
 pub type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;
 pub type LogState = openraft::storage::LogState<TypeConfig>;
-pub type Raft = openraft::Raft<TypeConfig, crate::storage::StateMachineStore>;
+pub type Raft = openraft::Raft<TypeConfig, super::state_machine::StateMachineStore>;

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use matchengine_proto::v1 as pb;
 use openraft::EntryPayload as RaftPayload;
 
-use super::{CodecError, required};
-use crate::batch::CommandBatch;
-use crate::raft_types::{
+use matchengine_codec::batch::CommandBatch;
+use matchengine_codec::{CodecError, required};
+
+use super::types::{
     Entry, LeaderId, LogId, Membership, NodeId, NodeRecord, SnapshotMeta, StoredMembership, Vote,
 };
 

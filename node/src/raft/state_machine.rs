@@ -14,32 +14,52 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::TryStreamExt;
-use matchengine_book::digest::StateDigest;
+use matchengine_digest::StateDigest;
+use matchengine_proto::v1 as pb;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
+use prost::Message;
 
-use super::snapshot_file::{self, SnapshotFile};
-use crate::batch::{BatchOutcome, CommandOutcome};
-use crate::raft_types::{LogId, SnapshotMeta, StoredMembership, TypeConfig};
-use crate::state::{ReplicatedState, StateLimits};
+use super::proto::{snapshot_meta_from_pb, snapshot_meta_to_pb};
+use super::types::{Entry, LogId, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::replica::image::FrozenState;
+use crate::replica::outcome::{BatchOutcome, CommandOutcome};
+use crate::replica::state::{ReplicatedState, StateLimits};
+use crate::storage::snapshot_file::{self, SnapshotFile, SnapshotFileError, SnapshotPosition};
 
-type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotFile>;
+pub(super) type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
+
+/// What openraft hands around as a snapshot's data: a complete snapshot
+/// file on disk (ours, or one received from the leader).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotData {
+    pub path: PathBuf,
+    pub size_bytes: u64,
+}
 
 /// The state and how far it has applied the log.
 #[derive(Clone, Debug)]
-pub struct Applied {
-    pub state: ReplicatedState,
-    pub last_applied: Option<LogId>,
-    pub last_membership: StoredMembership,
+struct Applied {
+    state: ReplicatedState,
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+}
+
+/// The snapshot a lagging follower is sent.
+#[derive(Clone, Debug)]
+struct CurrentSnapshot {
+    data: SnapshotData,
+    meta: SnapshotMeta,
 }
 
 /// Told about what the state machine does, on the apply task: the node
 /// feeds its event streams and metrics from it. Must be quick and must not
 /// block.
 pub trait StateMachineObserver: Send + Sync + fmt::Debug {
-    /// A normal entry was applied; `outcomes` holds one per command.
-    fn applied(&self, log_id: &LogId, outcomes: &[CommandOutcome]);
+    /// The entry at `index` was applied; `outcomes` holds one per command.
+    fn applied(&self, index: u64, outcomes: &[CommandOutcome]);
     /// A snapshot was built and written.
     fn snapshot_built(&self, size_bytes: u64, elapsed: Duration);
     /// The state was replaced by a snapshot from the leader.
@@ -49,7 +69,7 @@ pub trait StateMachineObserver: Send + Sync + fmt::Debug {
 #[derive(Debug)]
 struct Shared {
     applied: RwLock<Applied>,
-    current_snapshot: Mutex<Option<SnapshotFile>>,
+    current_snapshot: Mutex<Option<CurrentSnapshot>>,
     snapshot_dir: PathBuf,
     observer: OnceLock<Arc<dyn StateMachineObserver>>,
     /// Open orders to pre-allocate for in every state this machine holds.
@@ -69,15 +89,66 @@ pub enum StateMachineError {
     #[error("snapshot directory {path}: {source}")]
     Dir { path: PathBuf, source: io::Error },
     #[error(transparent)]
-    Snapshot(#[from] snapshot_file::SnapshotFileError),
+    Snapshot(#[from] SnapshotFileError),
     #[error("snapshot {path} holds an invalid state: {reason}")]
     State { path: PathBuf, reason: String },
+    #[error("snapshot {path} has an invalid header: {reason}")]
+    Header { path: PathBuf, reason: String },
     #[error("invalid state limits: {0}")]
     Limits(#[from] matchengine_book::LimitsError),
 }
 
 fn lock_poisoned() -> io::Error {
     io::Error::other("state machine lock poisoned by a panic")
+}
+
+fn invalid_data(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+/// The snapshot file header: the snapshot's position and membership.
+fn encode_header(meta: &SnapshotMeta) -> Vec<u8> {
+    snapshot_meta_to_pb(meta).encode_to_vec()
+}
+
+fn decode_header(header: Bytes) -> Result<SnapshotMeta, String> {
+    let meta = pb::SnapshotMeta::decode(header).map_err(|e| e.to_string())?;
+    snapshot_meta_from_pb(meta).map_err(|e| e.to_string())
+}
+
+fn position(meta: &SnapshotMeta) -> Option<SnapshotPosition> {
+    meta.last_log_id.as_ref().map(|log_id| SnapshotPosition {
+        index: log_id.index,
+        term: log_id.leader_id.term,
+        node_id: log_id.leader_id.node_id,
+    })
+}
+
+/// Writes a snapshot file durably (a blocking call: file I/O and fsync).
+fn write_snapshot(dir: &Path, meta: &SnapshotMeta, body: &[u8]) -> io::Result<CurrentSnapshot> {
+    let file = snapshot_file::write(dir, position(meta), &encode_header(meta), body)
+        .map_err(SnapshotFileError::into_io)?;
+    Ok(CurrentSnapshot {
+        data: SnapshotData {
+            path: file.path,
+            size_bytes: file.size_bytes,
+        },
+        meta: meta.clone(),
+    })
+}
+
+fn header_of(file: &SnapshotFile) -> Result<SnapshotMeta, StateMachineError> {
+    decode_header(file.header.clone()).map_err(|reason| StateMachineError::Header {
+        path: file.path.clone(),
+        reason,
+    })
+}
+
+/// Reads and verifies a snapshot file: its metadata and its state.
+fn read_snapshot(path: &Path) -> Result<(SnapshotFile, SnapshotMeta, Bytes), StateMachineError> {
+    let (file, body) = snapshot_file::read(path)?;
+    let meta = header_of(&file)?;
+    Ok((file, meta, body))
 }
 
 impl StateMachineStore {
@@ -92,7 +163,8 @@ impl StateMachineStore {
             path: snapshot_dir.to_path_buf(),
             source,
         })?;
-        let (applied, current) = match snapshot_file::newest(snapshot_dir)? {
+        let newest = snapshot_file::newest(snapshot_dir)?;
+        let (applied, current) = match newest {
             None => (
                 Applied {
                     state: ReplicatedState::new(limits)?,
@@ -102,6 +174,7 @@ impl StateMachineStore {
                 None,
             ),
             Some((file, body)) => {
+                let meta = header_of(&file)?;
                 let state =
                     ReplicatedState::decode(body).map_err(|e| StateMachineError::State {
                         path: file.path.clone(),
@@ -109,10 +182,17 @@ impl StateMachineStore {
                     })?;
                 let applied = Applied {
                     state,
-                    last_applied: file.meta.last_log_id,
-                    last_membership: file.meta.last_membership.clone(),
+                    last_applied: meta.last_log_id,
+                    last_membership: meta.last_membership.clone(),
                 };
-                (applied, Some(file))
+                let current = CurrentSnapshot {
+                    data: SnapshotData {
+                        path: file.path,
+                        size_bytes: file.size_bytes,
+                    },
+                    meta,
+                };
+                (applied, Some(current))
             }
         };
         Ok(StateMachineStore {
@@ -150,21 +230,31 @@ impl StateMachineStore {
         self.shared.observer.get()
     }
 
-    /// Runs `read` against the applied state (a read lock: apply waits).
-    pub fn read<T>(&self, read: impl FnOnce(&Applied) -> T) -> io::Result<T> {
+    fn read_applied<T>(&self, read: impl FnOnce(&Applied) -> T) -> io::Result<T> {
         let applied = self.shared.applied.read().map_err(|_| lock_poisoned())?;
         Ok(read(&applied))
     }
 
+    /// Runs `read` against the applied state (a read lock: apply waits).
+    pub fn read<T>(&self, read: impl FnOnce(&ReplicatedState) -> T) -> io::Result<T> {
+        self.read_applied(|applied| read(&applied.state))
+    }
+
     pub fn digest(&self) -> io::Result<StateDigest> {
-        self.read(|applied| applied.state.digest())
+        self.read(ReplicatedState::digest)
     }
 
-    pub fn last_applied(&self) -> io::Result<Option<LogId>> {
-        self.read(|applied| applied.last_applied)
+    /// The index of the last entry applied (`None`: nothing yet).
+    pub fn applied_index(&self) -> io::Result<Option<u64>> {
+        self.read_applied(|applied| applied.last_applied.map(|log_id| log_id.index))
     }
 
-    pub fn current_snapshot(&self) -> io::Result<Option<SnapshotFile>> {
+    /// The snapshot file a lagging follower would be sent, if any.
+    pub fn current_snapshot_file(&self) -> io::Result<Option<SnapshotData>> {
+        Ok(self.current_snapshot()?.map(|current| current.data))
+    }
+
+    fn current_snapshot(&self) -> io::Result<Option<CurrentSnapshot>> {
         Ok(self
             .shared
             .current_snapshot
@@ -173,9 +263,9 @@ impl StateMachineStore {
             .clone())
     }
 
-    /// Makes `file` the current snapshot unless a newer one already is, and
+    /// Makes `snapshot` the current one unless a newer one already is, and
     /// removes the others from disk.
-    fn publish_snapshot(&self, file: &SnapshotFile) -> io::Result<()> {
+    fn publish_snapshot(&self, snapshot: &CurrentSnapshot) -> io::Result<()> {
         let mut current = self
             .shared
             .current_snapshot
@@ -183,15 +273,15 @@ impl StateMachineStore {
             .map_err(|_| lock_poisoned())?;
         let newer = current
             .as_ref()
-            .is_none_or(|existing| existing.meta.last_log_id <= file.meta.last_log_id);
+            .is_none_or(|existing| existing.meta.last_log_id <= snapshot.meta.last_log_id);
         if newer {
-            *current = Some(file.clone());
-            snapshot_file::remove_others(&self.shared.snapshot_dir, &file.path)?;
+            *current = Some(snapshot.clone());
+            snapshot_file::remove_others(&self.shared.snapshot_dir, &snapshot.data.path)?;
         }
         Ok(())
     }
 
-    fn apply_entry(&self, entry: crate::raft_types::Entry) -> io::Result<BatchOutcome> {
+    fn apply_entry(&self, entry: Entry) -> io::Result<BatchOutcome> {
         let mut outcome = BatchOutcome::default();
         match entry.payload {
             EntryPayload::Blank => {
@@ -201,21 +291,23 @@ impl StateMachineStore {
             EntryPayload::Normal(batch) => {
                 // Decoded before the lock is taken, so readers wait less.
                 let decoded = batch.decode().map_err(|e| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "log entry at index {} fails to decode: {e}",
-                            entry.log_id.index
-                        ),
-                    )
+                    invalid_data(format!(
+                        "log entry at index {} fails to decode: {e}",
+                        entry.log_id.index
+                    ))
                 })?;
                 {
                     let mut applied = self.shared.applied.write().map_err(|_| lock_poisoned())?;
                     applied.state.apply(&decoded, &mut outcome.outcomes);
                     applied.last_applied = Some(entry.log_id);
                 }
+                debug_assert_eq!(
+                    outcome.outcomes.len(),
+                    decoded.commands.len(),
+                    "one outcome per command"
+                );
                 if let Some(observer) = self.observer() {
-                    observer.applied(&entry.log_id, &outcome.outcomes);
+                    observer.applied(entry.log_id.index, &outcome.outcomes);
                 }
             }
             EntryPayload::Membership(membership) => {
@@ -229,11 +321,11 @@ impl StateMachineStore {
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachineStore {
-    type SnapshotData = SnapshotFile;
+    type SnapshotData = SnapshotData;
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
-        self.read(|applied| (applied.last_applied, applied.last_membership.clone()))
+        self.read_applied(|applied| (applied.last_applied, applied.last_membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -255,7 +347,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         // The point-in-time copy: the only part of a snapshot apply waits
         // for. Frozen, not cloned: no index is copied (see FrozenEngine).
-        let copy = self.read(|applied| SnapshotCopy {
+        let copy = self.read_applied(|applied| SnapshotCopy {
             state: applied.state.freeze(),
             last_applied: applied.last_applied,
             last_membership: applied.last_membership.clone(),
@@ -269,29 +361,23 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: SnapshotFile,
+        snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
-        let (file, body) = snapshot_file::read(&snapshot.path)
-            .map_err(snapshot_file::SnapshotFileError::into_io)?;
-        if &file.meta != meta {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "snapshot {} covers {:?}, not the announced {:?}",
-                    snapshot.path.display(),
-                    file.meta.last_log_id,
-                    meta.last_log_id
-                ),
-            ));
+        let (_, file_meta, body) =
+            read_snapshot(&snapshot.path).map_err(|e| invalid_data(e.to_string()))?;
+        if &file_meta != meta {
+            return Err(invalid_data(format!(
+                "snapshot {} covers {:?}, not the announced {:?}",
+                snapshot.path.display(),
+                file_meta.last_log_id,
+                meta.last_log_id
+            )));
         }
         let mut state = ReplicatedState::decode(body.clone()).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "snapshot {} holds an invalid state: {e}",
-                    snapshot.path.display()
-                ),
-            )
+            invalid_data(format!(
+                "snapshot {} holds an invalid state: {e}",
+                snapshot.path.display()
+            ))
         })?;
         state.reserve_orders(
             self.shared
@@ -301,11 +387,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         // Keep our own durable copy before switching to it.
         let dir = self.shared.snapshot_dir.clone();
         let own_meta = meta.clone();
-        let file =
-            tokio::task::spawn_blocking(move || snapshot_file::write(&dir, &own_meta, &body))
-                .await
-                .map_err(io::Error::other)?
-                .map_err(snapshot_file::SnapshotFileError::into_io)?;
+        let current = tokio::task::spawn_blocking(move || write_snapshot(&dir, &own_meta, &body))
+            .await
+            .map_err(io::Error::other)??;
         {
             let mut applied = self.shared.applied.write().map_err(|_| lock_poisoned())?;
             *applied = Applied {
@@ -314,16 +398,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 last_membership: meta.last_membership.clone(),
             };
             if let Some(observer) = self.observer() {
-                observer.snapshot_installed(file.size_bytes, &applied.state);
+                observer.snapshot_installed(current.data.size_bytes, &applied.state);
             }
         }
-        self.publish_snapshot(&file)
+        self.publish_snapshot(&current)
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        Ok(self.current_snapshot()?.map(|file| Snapshot {
-            meta: file.meta.clone(),
-            snapshot: file,
+        Ok(self.current_snapshot()?.map(|current| Snapshot {
+            meta: current.meta,
+            snapshot: current.data,
         }))
     }
 }
@@ -331,7 +415,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 /// What a snapshot is built from: taken on the apply task, encoded off it.
 #[derive(Debug)]
 struct SnapshotCopy {
-    state: crate::state::FrozenState,
+    state: FrozenState,
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
 }
@@ -354,7 +438,7 @@ impl fmt::Debug for SnapshotBuilder {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    type SnapshotData = SnapshotFile;
+    type SnapshotData = SnapshotData;
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
         let copy = self.copy.take().ok_or_else(lock_poisoned)?;
@@ -365,21 +449,20 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let dir = self.store.shared.snapshot_dir.clone();
         let file_meta = meta.clone();
         let started = Instant::now();
-        let file = tokio::task::spawn_blocking(move || {
+        let current = tokio::task::spawn_blocking(move || {
             let mut body = Vec::new();
             copy.state.encode(&mut body);
-            snapshot_file::write(&dir, &file_meta, &body)
+            write_snapshot(&dir, &file_meta, &body)
         })
         .await
-        .map_err(io::Error::other)?
-        .map_err(snapshot_file::SnapshotFileError::into_io)?;
-        self.store.publish_snapshot(&file)?;
+        .map_err(io::Error::other)??;
+        self.store.publish_snapshot(&current)?;
         if let Some(observer) = self.store.observer() {
-            observer.snapshot_built(file.size_bytes, started.elapsed());
+            observer.snapshot_built(current.data.size_bytes, started.elapsed());
         }
         Ok(Snapshot {
             meta,
-            snapshot: file,
+            snapshot: current.data,
         })
     }
 }

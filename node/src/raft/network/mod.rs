@@ -2,8 +2,6 @@
 //! channel per peer) and the server side (incoming RPCs). Knows messages
 //! and snapshot files, never order books.
 
-pub mod raft_client;
-pub mod raft_server;
-
-pub use raft_client::RaftNetwork;
-pub use raft_server::RaftService;
+pub mod client;
+pub mod messages;
+pub mod server;

@@ -4,10 +4,8 @@
 //! snapshot.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::{TestCluster, WAIT, record};
 use bytes::Bytes;
-use common::{TestCluster, WAIT, record};
 use matchengine_book as book;
 use matchengine_codec::batch::{KvCommand, NodeCommand};
 use matchengine_node::replica::outcome::CommandOutcome;

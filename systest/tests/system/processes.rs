@@ -2,17 +2,15 @@
 //! loopback, driven through the client and admin gRPC APIs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::{ProcessCluster, has_order, limit};
 use matchengine_client::client::Consistency;
 use matchengine_client::{Client, pb};
 use matchengine_proto::metadata;
+use matchengine_systest::{ProcessCluster, has_order, limit};
 use tokio::time::Instant;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;

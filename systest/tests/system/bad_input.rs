@@ -3,12 +3,10 @@
 //! was. Requests that validation can refuse never reach the log.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-
-use harness::{ProcessCluster, limit};
 use matchengine_client::{Transport, pb};
 use matchengine_proto::metadata;
 use matchengine_proto::v1::client_client::ClientClient;
+use matchengine_systest::{ProcessCluster, limit};
 use tonic::Code;
 
 fn reason(status: &tonic::Status) -> &str {

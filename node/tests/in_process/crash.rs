@@ -7,8 +7,6 @@
 //! `MATCHENGINE_CRASH_CHILD` is set).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -16,8 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::TestCluster;
 use bytes::Bytes;
-use common::TestCluster;
 use matchengine_codec::batch::{KvCommand, NodeCommand};
 
 const CHILD_ENV: &str = "MATCHENGINE_CRASH_CHILD";
@@ -106,7 +104,7 @@ async fn run_child(mode: &str) {
 fn spawn_child(mode: String) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
-            "crash_child_process_entry_point",
+            "crash::crash_child_process_entry_point",
             "--exact",
             "--nocapture",
             "--test-threads=1",

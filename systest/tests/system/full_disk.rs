@@ -7,15 +7,13 @@
 //! order. Needs root (to mount); prints "skipped: ..." otherwise.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use harness::{ProcessCluster, has_order, limit};
 use matchengine_client::pb;
+use matchengine_systest::{ProcessCluster, has_order, limit};
 
 /// Room for RocksDB's files and the snapshots before the ballast goes in.
 const DISK_MIB: u64 = 16;
@@ -122,7 +120,7 @@ async fn assert_stopped_naming(
             .map(str::to_string)
             .collect::<Vec<_>>()
     };
-    let deadline = tokio::time::Instant::now() + harness::WAIT;
+    let deadline = tokio::time::Instant::now() + matchengine_systest::WAIT;
     let log = loop {
         let log = std::fs::read_to_string(cluster.log_path(id)).unwrap_or_default();
         if last_words(&log).len() >= exits {

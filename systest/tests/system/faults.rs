@@ -7,21 +7,19 @@
 //! reaches the same digest, and the recorded key-value history is
 //! linearizable, key by key.
 //!
-//! Short by default (CI). `MATCHENGINE_FAULTS_SECONDS=300 cargo test -p
-//! matchengine-node --test faults -- --nocapture` (or `scripts/faults`)
+//! Short by default (CI). `MATCHENGINE_FAULTS_SECONDS=300 cargo test
+//! --workspace --test system -- faults:: --nocapture` (or `scripts/faults`)
 //! runs longer, with more faults; both print a summary table.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod harness;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::{ProcessCluster, has_order, limit};
 use matchengine_client::client::Consistency;
 use matchengine_client::{Client, RetryPolicy, pb};
 use matchengine_linearizability::{Answer, Call, Operation, Verdict, check};
+use matchengine_systest::{ProcessCluster, has_order, limit};
 use tokio::time::Instant;
 
 const KEYS: u64 = 4;

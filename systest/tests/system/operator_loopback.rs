@@ -6,17 +6,15 @@
 //! spec asks, and every order and key written so far is there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use harness::{ProcessCluster, has_order, limit};
 use matchengine_client::client::Consistency;
 use matchengine_client::pb;
 use matchengine_operator::admin::{AdminApi, AdminTimeouts, TonicAdmin};
 use matchengine_operator::driver::{DriverInput, MembershipDriver, SlotState};
 use matchengine_operator::plan::{NodeRole, Step};
+use matchengine_systest::{ProcessCluster, has_order, limit};
 
 const SLOTS_MAX: u64 = 5;
 

@@ -1,8 +1,17 @@
-//! Real `matchengine-node` processes on loopback for integration tests:
+//! Real `matchengine-node` processes on loopback for the system tests:
 //! start, SIGTERM, SIGKILL, SIGSTOP/SIGCONT by PID, bootstrap through the
 //! admin API, and wait for conditions with deadlines. Every process is
 //! killed when the cluster is dropped, even when a test fails.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//!
+//! A test helper: it panics (with what it was waiting for) rather than
+//! returning errors. (`ProcessCluster::new` makes a temporary directory:
+//! no `Default`, which would hide that.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::new_without_default,
+    missing_debug_implementations
+)]
 
 pub mod pki;
 pub mod proxy;
@@ -21,7 +30,27 @@ use matchengine_client::{AdminClient, Client, ConnectOptions, RetryPolicy};
 use tempfile::TempDir;
 use tokio::time::Instant;
 
-pub const NODE_BIN: &str = env!("CARGO_BIN_EXE_matchengine-node");
+/// The `matchengine-node` binary of this build: `MATCHENGINE_NODE_BIN`, or
+/// the one beside the test binary (`target/<profile>/`, which `cargo test
+/// --workspace` builds with the node's own tests).
+pub fn node_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("MATCHENGINE_NODE_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test binary> -> target/<profile>/matchengine-node
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("matchengine-node"))
+        .expect("the test binary lives in target/<profile>/deps");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (scripts/build, or cargo test --workspace)",
+        bin.display()
+    );
+    bin
+}
 /// The bound of every wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -180,7 +209,7 @@ impl ProcessCluster {
             .append(true)
             .open(self.log_path(id))
             .expect("log file");
-        let mut command = Command::new(NODE_BIN);
+        let mut command = Command::new(node_bin());
         command
             .env("MATCHENGINE_NODE_ID", id.to_string())
             .env("MATCHENGINE_DATA_DIR", self.root.join(format!("node-{id}")))

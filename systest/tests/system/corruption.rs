@@ -4,12 +4,10 @@
 //! gone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-
 use std::path::PathBuf;
 
-use harness::{ProcessCluster, has_order, limit};
 use matchengine_client::pb;
+use matchengine_systest::{ProcessCluster, has_order, limit};
 
 async fn write_orders(cluster: &ProcessCluster, account: u64, count: u64) {
     let client = cluster.client();

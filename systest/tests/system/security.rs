@@ -5,13 +5,11 @@
 //! logged with the caller's address.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-
 use std::time::Duration;
 
-use harness::pki::{Ca, Identity};
-use harness::{NODE_BIN, ProcessCluster, WAIT, has_order, limit};
 use matchengine_client::{AdminClient, Client, ConnectOptions, RetryPolicy, Token, pb};
+use matchengine_systest::pki::{Ca, Identity};
+use matchengine_systest::{ProcessCluster, WAIT, has_order, limit};
 use tokio::time::Instant;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -275,7 +273,7 @@ async fn without_tls_the_admin_api_requires_the_token() {
 #[test]
 fn a_node_without_admin_protection_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(NODE_BIN)
+    let output = std::process::Command::new(matchengine_systest::node_bin())
         .env("MATCHENGINE_NODE_ID", "1")
         .env("MATCHENGINE_DATA_DIR", dir.path())
         .env_remove("MATCHENGINE_ADMIN_INSECURE")

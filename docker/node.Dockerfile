@@ -10,7 +10,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p matchengine-node -p matchengine-client \
+    cargo build --release --locked -p matchengine-node -p matchengine-mectl \
     && mkdir -p /out \
     && cp target/release/matchengine-node target/release/mectl /out/
 

@@ -41,7 +41,6 @@ pub mod admin;
 pub mod client;
 pub mod error;
 pub mod events;
-pub mod load;
 pub mod orders;
 mod pool;
 

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use matchengine_client::load::target::MatchEngineTarget;
-use matchengine_client::load::{self, LoadConfig, Mode, Shape, Workload, WorkloadKind};
 use matchengine_client::{AdminClient, Client, ConnectOptions, RetryPolicy, pb};
+use matchengine_mectl::load::target::MatchEngineTarget;
+use matchengine_mectl::load::{self, LoadConfig, Mode, Shape, Workload, WorkloadKind};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum WorkloadArg {
@@ -177,7 +177,7 @@ pub async fn run(
         }
         #[cfg(feature = "etcd")]
         TargetArg::Etcd => {
-            let target = matchengine_client::load::etcd::EtcdTarget::connect(
+            let target = matchengine_mectl::load::etcd::EtcdTarget::connect(
                 &args.etcd_endpoints,
                 args.connections,
             )

@@ -1,9 +1,9 @@
 //! What the load generator drives: a MatchEngine cluster through the
 //! client library, or another system for a side-by-side comparison.
 
-use crate::client::{Client, Consistency};
 use crate::load::workload::Op;
-use crate::pb;
+use matchengine_client::client::{Client, Consistency};
+use matchengine_client::pb;
 
 /// What one operation returned, as far as the workload cares.
 #[derive(Clone, Debug, Default)]
@@ -44,12 +44,12 @@ impl MatchEngineTarget {
 }
 
 /// Codes that mean "committed, applied, and refused by the book".
-fn is_book_rejection(error: &crate::ClientError) -> bool {
+fn is_book_rejection(error: &matchengine_client::ClientError) -> bool {
     error.reject_reason().is_some()
 }
 
 fn outcome<T>(
-    result: Result<T, crate::ClientError>,
+    result: Result<T, matchengine_client::ClientError>,
     ok: impl FnOnce(T) -> OpOutcome,
 ) -> Result<OpOutcome, tonic::Code> {
     match result {

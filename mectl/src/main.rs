@@ -5,7 +5,7 @@
 mod admin;
 mod demo;
 mod format;
-mod load;
+mod load_command;
 mod orders;
 
 use clap::{Parser, Subcommand};
@@ -157,7 +157,7 @@ enum Command {
     /// crossing orders; prints trades and the final depth.
     Demo(demo::DemoArgs),
     /// Drive the cluster with a workload and measure throughput and latency.
-    Load(load::LoadArgs),
+    Load(load_command::LoadArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,7 +251,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => orders::watch(&client()?, instrument, from, count).await,
         Command::Kv(command) => kv(&client()?, command, consistency).await,
         Command::Demo(args) => demo::run(&client()?, &admin_client()?, args).await,
-        Command::Load(args) => load::run(&cli.nodes, &options, &admin_client()?, args).await,
+        Command::Load(args) => {
+            load_command::run(&cli.nodes, &options, &admin_client()?, args).await
+        }
     }
 }
 

@@ -13,8 +13,8 @@
 use std::sync::Mutex;
 
 use crate::load::target::OpOutcome;
-use crate::orders::limit_order;
-use crate::pb;
+use matchengine_client::orders::limit_order;
+use matchengine_client::pb;
 
 /// One operation.
 #[derive(Clone, Debug)]

@@ -68,14 +68,14 @@ impl Token {
     pub fn from_file(path: &std::path::Path) -> Result<Token, ClientError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ClientError::Config(format!("reading {}: {e}", path.display())))?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(ClientError::Config(format!(
-                "{} holds no token",
-                path.display()
-            )));
-        }
-        Ok(Token(token.to_string()))
+        matchengine_proto::bearer::token_from_file_text(&text)
+            .map(|token| Token(token.to_string()))
+            .ok_or_else(|| {
+                ClientError::Config(format!(
+                    "{} holds no token (or one with spaces or control characters)",
+                    path.display()
+                ))
+            })
     }
 }
 
@@ -143,9 +143,13 @@ impl Credentials {
         let authorization = token
             .map(|Token(token)| {
                 let mut value: tonic::metadata::AsciiMetadataValue =
-                    format!("Bearer {token}").parse().map_err(|_| {
-                        ClientError::Config("the token has characters metadata cannot carry".into())
-                    })?;
+                    format!("{}{token}", matchengine_proto::bearer::PREFIX)
+                        .parse()
+                        .map_err(|_| {
+                            ClientError::Config(
+                                "the token has characters metadata cannot carry".into(),
+                            )
+                        })?;
                 // Kept out of debug output and HPACK's dynamic table.
                 value.set_sensitive(true);
                 Ok(value)
@@ -163,7 +167,7 @@ impl tonic::service::Interceptor for Credentials {
         if let Some(value) = &self.authorization {
             request
                 .metadata_mut()
-                .insert("authorization", value.clone());
+                .insert(matchengine_proto::bearer::AUTHORIZATION, value.clone());
         }
         Ok(request)
     }
@@ -429,6 +433,22 @@ mod tests {
 
     fn unavailable(message: &str) -> tonic::Status {
         tonic::Status::unavailable(message)
+    }
+
+    /// The node refuses to start on a token file with a space in it; the
+    /// client must refuse the same file rather than send what no node takes.
+    #[test]
+    fn token_files_follow_the_nodes_rule() {
+        let dir = std::env::temp_dir().join(format!("matchengine-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("token");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        assert_eq!(Token::from_file(&path).unwrap().0, "s3cret");
+        for bad in ["", "two words", "tab\there"] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(Token::from_file(&path).is_err(), "{bad:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -31,3 +31,37 @@ pub mod metadata {
     /// The value of [`OUTCOME`] on such a write.
     pub const OUTCOME_UNKNOWN: &str = "unknown";
 }
+
+/// The admin API's bearer token, as every side reads it: the node when it
+/// starts, `mectl` and the client library, and the operator. One rule, so
+/// that no side accepts a token file another refuses.
+pub mod bearer {
+    /// The metadata key carrying `Bearer <token>`.
+    pub const AUTHORIZATION: &str = "authorization";
+    /// What precedes the token in [`AUTHORIZATION`].
+    pub const PREFIX: &str = "Bearer ";
+
+    /// The token a token file holds: its text with surrounding whitespace
+    /// ignored, which must be non-empty and free of whitespace and control
+    /// characters (so that it fits one metadata value). `None` otherwise.
+    pub fn token_from_file_text(text: &str) -> Option<&str> {
+        let token = text.trim();
+        let valid =
+            !token.is_empty() && !token.chars().any(|c| c.is_whitespace() || c.is_control());
+        valid.then_some(token)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn one_line_trimmed_without_spaces_or_controls() {
+            assert_eq!(token_from_file_text("s3cret\n"), Some("s3cret"));
+            assert_eq!(token_from_file_text("  s3cret  "), Some("s3cret"));
+            for bad in ["", " \n", "a b", "a\tb", "a\u{7}b", "one\ntwo"] {
+                assert_eq!(token_from_file_text(bad), None, "{bad:?}");
+            }
+        }
+    }
+}

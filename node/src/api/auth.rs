@@ -10,8 +10,7 @@ use tonic::{Request, Status};
 
 use crate::tls::ConnectionInfo;
 
-/// The metadata key carrying `Bearer <token>`.
-pub const AUTHORIZATION: &str = "authorization";
+use matchengine_proto::bearer::{self, AUTHORIZATION};
 
 /// The admin API's check of each call.
 #[derive(Clone)]
@@ -47,13 +46,11 @@ pub fn read_token(path: &std::path::Path) -> Result<String, TokenError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let token = text.trim();
-    if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(TokenError::Invalid {
+    bearer::token_from_file_text(&text)
+        .map(str::to_string)
+        .ok_or_else(|| TokenError::Invalid {
             path: path.to_path_buf(),
-        });
-    }
-    Ok(token.to_string())
+        })
 }
 
 /// Equal in time independent of where the first difference is.
@@ -76,7 +73,7 @@ impl AdminAuth {
         let Some(value) = request.metadata().get(AUTHORIZATION) else {
             return Some("no authorization metadata");
         };
-        let presented = value.as_bytes().strip_prefix(b"Bearer ");
+        let presented = value.as_bytes().strip_prefix(bearer::PREFIX.as_bytes());
         match presented {
             Some(presented) if same(presented, token) => None,
             Some(_) => Some("wrong token"),

@@ -12,11 +12,9 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use matchengine_proto::bearer::{AUTHORIZATION, PREFIX};
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
-
-/// The request metadata key of the bearer token.
-pub const AUTHORIZATION: &str = "authorization";
 
 /// A token or PEM file larger than this is a misconfiguration (a CA bundle
 /// is a few KiB); reading it whole would only waste memory.
@@ -184,15 +182,15 @@ impl AdminAuth {
         }
         if let Some(path) = &files.token_file {
             let bytes = read("--admin-token-file", path)?;
-            let token = String::from_utf8_lossy(&bytes);
-            let token = token.trim();
-            if token.is_empty() {
-                return Err(AuthError::Invalid {
-                    flag: "--admin-token-file",
-                    path: path.clone(),
-                    problem: "the file is empty",
-                });
-            }
+            let text = String::from_utf8_lossy(&bytes);
+            let token =
+                matchengine_proto::bearer::token_from_file_text(&text).ok_or_else(|| {
+                    AuthError::Invalid {
+                        flag: "--admin-token-file",
+                        path: path.clone(),
+                        problem: "it holds no token (or one with spaces or control characters)",
+                    }
+                })?;
             auth = auth.with_bearer(token)?;
         }
         Ok(auth)
@@ -205,7 +203,7 @@ impl AdminAuth {
 
     /// Sends `authorization: Bearer <token>` on every call.
     pub fn with_bearer(mut self, token: &str) -> Result<Self, AuthError> {
-        let mut value = AsciiMetadataValue::try_from(format!("Bearer {token}"))
+        let mut value = AsciiMetadataValue::try_from(format!("{PREFIX}{token}"))
             .map_err(|_| AuthError::InvalidToken)?;
         // Kept out of debug output and HPACK's dynamic table.
         value.set_sensitive(true);

@@ -15,7 +15,7 @@ use crate::reject::RejectReason;
 use crate::side::BookSide;
 use crate::store::{OrderStore, Placed};
 use crate::types::{AccountId, ClientOrderId, InstrumentId, OrderId, OrderType, Side, TimeInForce};
-use crate::view::{Depth, OrderStatus, OrderView, TopOfBook};
+use crate::view::{Depth, OrderTerms, OrderView, TopOfBook};
 use matchengine_digest::StateDigest;
 
 /// What an accepted command did.
@@ -140,7 +140,9 @@ impl Engine {
         timestamp_ns: u64,
         events: &mut Vec<Event>,
     ) -> Reply {
-        match command {
+        #[cfg(debug_assertions)]
+        let events_before = events.len();
+        let reply = match command {
             Command::AddInstrument(spec) => {
                 Reply::new(self.add_instrument(spec, timestamp_ns, events))
             }
@@ -148,6 +150,50 @@ impl Engine {
             Command::Cancel(cancel) => Reply::new(self.cancel(cancel, timestamp_ns, events)),
             Command::Replace(replace) => Reply::new(self.replace(replace, timestamp_ns, events)),
             Command::MassCancel(mass) => Reply::new(self.mass_cancel(mass, timestamp_ns, events)),
+        };
+        #[cfg(debug_assertions)]
+        self.assert_after_command(&reply, &events[events_before..]);
+        reply
+    }
+
+    /// The contract's invariants that are cheap to check after every
+    /// command (debug builds and tests): a rejection leaves no event; the
+    /// events of one instrument are numbered without gaps; no book the
+    /// command touched is crossed.
+    #[cfg(debug_assertions)]
+    fn assert_after_command(&self, reply: &Reply, events: &[Event]) {
+        if reply.result.is_err() {
+            assert!(events.is_empty(), "a rejected command emitted {events:?}");
+            return;
+        }
+        for pair in events.windows(2) {
+            if pair[0].instrument == pair[1].instrument {
+                assert_eq!(
+                    pair[1].sequence,
+                    pair[0].sequence + 1,
+                    "event sequence gap: {pair:?}"
+                );
+            }
+        }
+        let mut checked: Option<InstrumentId> = None;
+        for event in events {
+            if checked == Some(event.instrument) {
+                continue;
+            }
+            checked = Some(event.instrument);
+            if let Some(TopOfBook {
+                bid: Some(bid),
+                ask: Some(ask),
+            }) = self.top_of_book(event.instrument)
+            {
+                assert!(
+                    bid.price_ticks < ask.price_ticks,
+                    "instrument {:?} is crossed: bid {} >= ask {}",
+                    event.instrument,
+                    bid.price_ticks,
+                    ask.price_ticks
+                );
+            }
         }
     }
 
@@ -333,7 +379,7 @@ impl Engine {
                 reason,
             });
         }
-        let view = OrderView {
+        let terms = OrderTerms {
             order_id,
             instrument: place.instrument,
             account: place.account,
@@ -342,16 +388,8 @@ impl Engine {
             order_type: place.order_type,
             self_trade_prevention: place.self_trade_prevention,
             quantity_lots: place.quantity_lots,
-            filled_lots: taker.filled_lots,
-            open_lots: 0,
-            cancelled_lots,
-            status: if cancelled_lots > 0 {
-                OrderStatus::Cancelled
-            } else {
-                OrderStatus::Filled
-            },
-            accepted_timestamp_ns: timestamp_ns,
         };
+        let view = OrderView::finished(terms, taker.filled_lots, cancelled_lots, timestamp_ns);
         sink.emit(done_event(&view));
         let placed = Placed {
             order_type: place.order_type,

@@ -24,7 +24,7 @@ use crate::types::{
     AccountId, ClientOrderId, InstrumentId, OrderId, OrderType, SelfTradePrevention, Side, Symbol,
     TimeInForce,
 };
-use crate::view::{OrderStatus, OrderView};
+use crate::view::{OrderTerms, OrderView};
 
 const MAGIC: &[u8; 6] = b"MEBOOK";
 const FORMAT_VERSION: u64 = 1;
@@ -603,7 +603,7 @@ fn read_finished(reader: &mut Reader<'_>, engine: &Engine) -> Result<FinishedOrd
     if order_id.0 == 0 || client_order_id.0 == 0 {
         return Err(SnapshotError::Invalid("zero order id or client order id"));
     }
-    let view = OrderView {
+    let terms = OrderTerms {
         order_id,
         instrument,
         account,
@@ -612,16 +612,8 @@ fn read_finished(reader: &mut Reader<'_>, engine: &Engine) -> Result<FinishedOrd
         order_type,
         self_trade_prevention,
         quantity_lots,
-        filled_lots,
-        open_lots: 0,
-        cancelled_lots,
-        status: if cancelled_lots > 0 {
-            OrderStatus::Cancelled
-        } else {
-            OrderStatus::Filled
-        },
-        accepted_timestamp_ns: reader.u64()?,
     };
+    let view = OrderView::finished(terms, filled_lots, cancelled_lots, reader.u64()?);
     let placed = Placed {
         order_type: read_order_type(reader)?,
         quantity_lots: reader.u64()?,

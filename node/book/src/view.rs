@@ -58,3 +58,54 @@ pub struct OrderView {
     /// Timestamp of the command that accepted the order.
     pub accepted_timestamp_ns: u64,
 }
+
+/// What an order was placed as: the part of its view that matching does
+/// not change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OrderTerms {
+    pub order_id: OrderId,
+    pub instrument: InstrumentId,
+    pub account: AccountId,
+    pub client_order_id: ClientOrderId,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub self_trade_prevention: SelfTradePrevention,
+    pub quantity_lots: u64,
+}
+
+impl OrderView {
+    /// An order that has left the book, every lot filled or cancelled: the
+    /// one place such a view is built (after matching, and when a
+    /// snapshot's finished-order window is read back).
+    pub(crate) fn finished(
+        terms: OrderTerms,
+        filled_lots: u64,
+        cancelled_lots: u64,
+        accepted_timestamp_ns: u64,
+    ) -> OrderView {
+        debug_assert_eq!(
+            filled_lots.checked_add(cancelled_lots),
+            Some(terms.quantity_lots),
+            "a finished order's lots are all filled or cancelled"
+        );
+        OrderView {
+            order_id: terms.order_id,
+            instrument: terms.instrument,
+            account: terms.account,
+            client_order_id: terms.client_order_id,
+            side: terms.side,
+            order_type: terms.order_type,
+            self_trade_prevention: terms.self_trade_prevention,
+            quantity_lots: terms.quantity_lots,
+            filled_lots,
+            open_lots: 0,
+            cancelled_lots,
+            status: if cancelled_lots > 0 {
+                OrderStatus::Cancelled
+            } else {
+                OrderStatus::Filled
+            },
+            accepted_timestamp_ns,
+        }
+    }
+}

@@ -126,7 +126,13 @@ fn position(meta: &SnapshotMeta) -> Option<SnapshotPosition> {
 
 /// Writes a snapshot file durably (a blocking call: file I/O and fsync).
 fn write_snapshot(dir: &Path, meta: &SnapshotMeta, body: &[u8]) -> io::Result<CurrentSnapshot> {
-    let file = snapshot_file::write(dir, position(meta), &encode_header(meta), body)
+    let header = encode_header(meta);
+    debug_assert_eq!(
+        decode_header(Bytes::from(header.clone())).as_ref(),
+        Ok(meta),
+        "a snapshot header reads back as written"
+    );
+    let file = snapshot_file::write(dir, position(meta), &header, body)
         .map_err(SnapshotFileError::into_io)?;
     Ok(CurrentSnapshot {
         data: SnapshotData {
@@ -141,6 +147,23 @@ fn header_of(file: &SnapshotFile) -> Result<SnapshotMeta, StateMachineError> {
     decode_header(file.header.clone()).map_err(|reason| StateMachineError::Header {
         path: file.path.clone(),
         reason,
+    })
+}
+
+/// Checks one of our own snapshot files' header against the position its
+/// name gives: a file renamed or copied to the wrong name must not be taken
+/// for another position.
+fn check_name(file: &SnapshotFile, meta: &SnapshotMeta) -> Result<(), StateMachineError> {
+    let named = snapshot_file::position_of(&file.path);
+    if named == position(meta) {
+        return Ok(());
+    }
+    Err(StateMachineError::Header {
+        path: file.path.clone(),
+        reason: format!(
+            "the file name says {named:?}, the header {:?}",
+            position(meta)
+        ),
     })
 }
 
@@ -175,6 +198,7 @@ impl StateMachineStore {
             ),
             Some((file, body)) => {
                 let meta = header_of(&file)?;
+                check_name(&file, &meta)?;
                 let state =
                     ReplicatedState::decode(body).map_err(|e| StateMachineError::State {
                         path: file.path.clone(),

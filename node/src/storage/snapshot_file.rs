@@ -76,6 +76,21 @@ fn file_name(position: Option<SnapshotPosition>) -> String {
     }
 }
 
+/// The position a snapshot file's name gives (`None` for the empty-state
+/// snapshot or a name that is not a snapshot's), to check against what the
+/// file's header says.
+pub fn position_of(path: &Path) -> Option<SnapshotPosition> {
+    let name = path.file_name()?.to_str()?;
+    let numbers = name.strip_prefix("snapshot-")?.strip_suffix(SUFFIX)?;
+    let mut parts = numbers.split('-').map(str::parse::<u64>);
+    let position = SnapshotPosition {
+        index: parts.next()?.ok()?,
+        term: parts.next()?.ok()?,
+        node_id: parts.next()?.ok()?,
+    };
+    parts.next().is_none().then_some(position)
+}
+
 /// Encodes a snapshot file's bytes.
 pub fn encode(header: &[u8], body: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len() + 8 + body.len() + 8);
@@ -230,6 +245,8 @@ mod tests {
         let (file, body) = newest(dir.path()).unwrap().unwrap();
         assert_eq!(file, newer);
         assert_eq!(file.header.as_ref(), b"h10");
+        assert_eq!(position_of(&file.path), at(10));
+        assert_eq!(position_of(Path::new("snapshot-empty.snap")), None);
         assert_eq!(body.as_ref(), b"newer body");
         remove_others(dir.path(), &newer.path).unwrap();
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);

@@ -157,9 +157,14 @@ impl TestCluster {
     }
 
     /// Starts (or restarts, on the same directory) node `id`.
+    ///
+    /// A restarted node's log opens once the previous instance has closed
+    /// it: openraft's tasks may drop their last clone of the old store a
+    /// moment after `shutdown` returns, and RocksDB refuses a second open
+    /// while the first holds its lock.
     pub async fn start(&mut self, id: NodeId) {
         let dir = self.root.join(format!("node-{id}"));
-        let log = RaftLogStore::open(&dir.join("log")).expect("open log");
+        let log = open_log(&dir.join("log")).await;
         let state_machine = StateMachineStore::open(&dir.join("snapshots"), StateLimits::default())
             .expect("open sm");
         let raft = Raft::new(
@@ -272,5 +277,23 @@ impl TestCluster {
             .values()
             .map(|node| node.state_machine.digest().expect("digest").to_string())
             .collect()
+    }
+}
+
+/// Opens the log at `dir`, waiting (bounded) while a previous instance in
+/// this process still holds its lock.
+async fn open_log(dir: &std::path::Path) -> RaftLogStore {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match RaftLogStore::open(dir) {
+            Ok(log) => return log,
+            Err(error)
+                if error.to_string().contains("lock hold by current process")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(error) => panic!("open log: {error}"),
+        }
     }
 }

@@ -198,26 +198,9 @@ async fn run(
         let Ok(slot) = Arc::clone(&batch_slots).acquire_owned().await else {
             break;
         };
-        let mut count = first.commands.len();
-        let mut proposals = vec![first];
-        while count < batch_commands_max {
-            match queue.try_recv() {
-                Ok(proposal) if count + proposal.commands.len() > batch_commands_max => {
-                    carried = Some(proposal);
-                    break;
-                }
-                Ok(proposal) => {
-                    count += proposal.commands.len();
-                    proposals.push(proposal);
-                }
-                Err(_) => break,
-            }
-        }
-        // propose() refuses any single proposal over the bound.
-        assert!(
-            count <= batch_commands_max,
-            "a batch of {count} commands exceeds batch_commands_max {batch_commands_max}"
-        );
+        let (proposals, next) = fill_batch(first, &mut queue, batch_commands_max);
+        carried = next;
+        let count: usize = proposals.iter().map(|p| p.commands.len()).sum();
         let mut commands = Vec::with_capacity(count);
         let mut waiting = Vec::with_capacity(proposals.len());
         for proposal in proposals {
@@ -248,6 +231,36 @@ async fn run(
             drop(slot);
         });
     }
+}
+
+/// The proposals of one batch: `first`, then whatever is queued while the
+/// batch has room. A proposal that would take it past `batch_commands_max`
+/// is returned to start the next batch, so no log entry ever exceeds the
+/// bound (a single proposal over it is refused by [`Proposer::propose`]).
+fn fill_batch(
+    first: Proposal,
+    queue: &mut mpsc::UnboundedReceiver<Proposal>,
+    batch_commands_max: usize,
+) -> (Vec<Proposal>, Option<Proposal>) {
+    let mut count = first.commands.len();
+    let mut proposals = vec![first];
+    while count < batch_commands_max {
+        match queue.try_recv() {
+            Ok(proposal) if count + proposal.commands.len() > batch_commands_max => {
+                return (proposals, Some(proposal));
+            }
+            Ok(proposal) => {
+                count += proposal.commands.len();
+                proposals.push(proposal);
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(
+        count <= batch_commands_max,
+        "a batch of {count} commands exceeds batch_commands_max {batch_commands_max}"
+    );
+    (proposals, None)
 }
 
 type Waiting = (
@@ -283,6 +296,64 @@ fn distribute(result: Result<Vec<CommandOutcome>, ProposeError>, waiting: Vec<Wa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn proposal(commands: usize, permits: &Arc<Semaphore>) -> Proposal {
+        let put = NodeCommand::Kv(KvCommand::Delete {
+            key: bytes::Bytes::from_static(b"k"),
+        });
+        Proposal {
+            commands: vec![put; commands],
+            reply: oneshot::channel().0,
+            _permit: Arc::clone(permits).try_acquire_owned().unwrap(),
+        }
+    }
+
+    /// Whatever arrives, no batch (one log entry) holds more than the
+    /// bound, and proposals keep their order.
+    #[test]
+    fn no_batch_exceeds_batch_commands_max() {
+        let permits = Arc::new(Semaphore::new(100));
+        let (sender, mut queue) = mpsc::unbounded_channel();
+        let sizes = [3, 3, 4, 1, 5, 2, 2, 1];
+        for size in sizes {
+            sender.send(proposal(size, &permits)).unwrap();
+        }
+        drop(sender);
+        let mut batches = Vec::new();
+        let mut carried = None;
+        while let Some(first) = carried.take().or_else(|| queue.try_recv().ok()) {
+            let (proposals, next) = fill_batch(first, &mut queue, 5);
+            carried = next;
+            batches.push(
+                proposals
+                    .iter()
+                    .map(|p| p.commands.len())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert_eq!(
+            batches,
+            [vec![3], vec![3], vec![4, 1], vec![5], vec![2, 2, 1]]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_proposal_over_the_bound_is_refused() {
+        let (queue, _receiver) = mpsc::unbounded_channel();
+        let proposer = Proposer {
+            queue,
+            inflight: Arc::new(Semaphore::new(100)),
+            inflight_max: 100,
+            batch_commands_max: 4,
+        };
+        let put = NodeCommand::Kv(KvCommand::Delete {
+            key: bytes::Bytes::from_static(b"k"),
+        });
+        assert_eq!(
+            proposer.propose(vec![put; 5]).await,
+            Err(ProposeError::TooLarge { count: 5, max: 4 })
+        );
+    }
 
     #[test]
     fn batch_clock_never_repeats_or_goes_back() {

@@ -490,3 +490,57 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::types::LeaderId;
+
+    fn meta(index: u64) -> SnapshotMeta {
+        SnapshotMeta {
+            last_log_id: Some(LogId {
+                leader_id: LeaderId {
+                    term: 2,
+                    node_id: 1,
+                },
+                index,
+            }),
+            last_membership: StoredMembership::default(),
+        }
+    }
+
+    fn empty_body() -> Vec<u8> {
+        let mut body = Vec::new();
+        ReplicatedState::new(StateLimits::default())
+            .unwrap()
+            .encode(&mut body);
+        body
+    }
+
+    #[test]
+    fn the_newest_snapshot_loads_at_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        write_snapshot(dir.path(), &meta(7), &empty_body()).unwrap();
+        let store = StateMachineStore::open(dir.path(), StateLimits::default()).unwrap();
+        assert_eq!(store.applied_index().unwrap(), Some(7));
+    }
+
+    /// A snapshot file renamed to another position (by hand, or a bad
+    /// copy) is refused: loading it would claim log entries it lacks.
+    #[test]
+    fn a_snapshot_whose_name_and_header_disagree_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let current = write_snapshot(dir.path(), &meta(7), &empty_body()).unwrap();
+        let renamed = dir
+            .path()
+            .join(format!("snapshot-{:020}-{:020}-{:020}.snap", 9, 2, 1));
+        std::fs::rename(&current.data.path, &renamed).unwrap();
+        let error = StateMachineStore::open(dir.path(), StateLimits::default()).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("the file name says"), "{message}");
+        assert!(
+            message.contains(&renamed.display().to_string()),
+            "{message}"
+        );
+    }
+}

@@ -51,7 +51,7 @@ fn role(role: i32) -> &'static str {
 
 pub async fn status(admin: &AdminClient) -> anyhow::Result<()> {
     println!(
-        "{:<22} {:>4} {:<9} {:>5} {:>6} {:>9} {:>9} {:>9} {:>9}  digest",
+        "{:<22} {:>4} {:<9} {:>5} {:>6} {:>9} {:>9} {:>9} {:>9}  digest@index",
         "admin", "id", "role", "term", "leader", "last log", "committed", "applied", "snapshot"
     );
     let mut membership = None;
@@ -61,7 +61,7 @@ pub async fn status(admin: &AdminClient) -> anyhow::Result<()> {
             Ok(status) => {
                 answered += 1;
                 println!(
-                    "{:<22} {:>4} {:<9} {:>5} {:>6} {:>9} {:>9} {:>9} {:>9}  {}",
+                    "{:<22} {:>4} {:<9} {:>5} {:>6} {:>9} {:>9} {:>9} {:>9}  {}@{}",
                     addr,
                     status.node.as_ref().map_or(0, |n| n.node_id),
                     if status.initialized {
@@ -75,7 +75,8 @@ pub async fn status(admin: &AdminClient) -> anyhow::Result<()> {
                     status.committed_index,
                     status.applied_index,
                     status.snapshot_index,
-                    &status.state_digest[..12.min(status.state_digest.len())]
+                    &status.state_digest[..12.min(status.state_digest.len())],
+                    status.state_digest_index
                 );
                 if status.leader_id != 0
                     && status.node.as_ref().map(|n| n.node_id) == Some(status.leader_id)

@@ -439,8 +439,9 @@ impl ProcessCluster {
         .await
     }
 
-    /// Waits until every running node has applied the same index and holds
-    /// the same state digest; returns it.
+    /// Waits until every running node holds the same state digest at the
+    /// same index (the index Status reports with the digest), at or past
+    /// the highest committed index seen; returns the digest.
     pub async fn converged_digest(&self) -> String {
         self.wait_for("every replica at the same digest", || async {
             let mut seen = BTreeSet::new();
@@ -448,7 +449,7 @@ impl ProcessCluster {
             for id in self.running() {
                 let status = self.status(id).await?;
                 committed = committed.max(status.committed_index);
-                seen.insert((status.applied_index, status.state_digest));
+                seen.insert((status.state_digest_index, status.state_digest));
             }
             let (applied, digest) = seen.pop_first()?;
             (seen.is_empty() && applied >= committed).then_some(digest)

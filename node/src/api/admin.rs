@@ -279,10 +279,10 @@ impl AdminService {
                     .collect()
             })
             .unwrap_or_default();
-        let digest = self
+        let (digest, digest_index) = self
             .context
             .state_machine
-            .digest()
+            .digest_at_index()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let readiness = self.context.readiness();
         Ok(pb::StatusResponse {
@@ -300,6 +300,7 @@ impl AdminService {
             membership: Some(cluster_to_pb(&members)),
             replication,
             state_digest: format!("{:032x}", digest.0),
+            state_digest_index: digest_index,
             startup_committed_index: readiness.startup_committed_index,
             caught_up_since_start: readiness.caught_up,
         })

@@ -268,6 +268,17 @@ impl StateMachineStore {
         self.read(ReplicatedState::digest)
     }
 
+    /// The state's digest and the index of the last entry applied to it,
+    /// read together (0: nothing applied yet).
+    pub fn digest_at_index(&self) -> io::Result<(StateDigest, u64)> {
+        self.read_applied(|applied| {
+            (
+                applied.state.digest(),
+                applied.last_applied.map_or(0, |log_id| log_id.index),
+            )
+        })
+    }
+
     /// The index of the last entry applied (`None`: nothing yet).
     pub fn applied_index(&self) -> io::Result<Option<u64>> {
         self.read_applied(|applied| applied.last_applied.map(|log_id| log_id.index))

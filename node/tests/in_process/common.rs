@@ -1,7 +1,7 @@
 //! An in-process cluster for storage and state machine tests: real RocksDB
 //! logs and snapshot files in temporary directories, Raft RPCs delivered by
-//! direct calls. (Tests over real gRPC and real processes live with the
-//! node's network layer.)
+//! direct calls. (Tests over real gRPC and real processes are in the
+//! `matchengine-systest` crate.)
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};

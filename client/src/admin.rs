@@ -5,7 +5,8 @@ use matchengine_proto::v1 as pb;
 use matchengine_proto::v1::admin_client::AdminClient as RawAdminClient;
 
 use crate::error::ClientError;
-use crate::pool::{ConnectOptions, Pool, RetryPolicy, Transport, request};
+use crate::pool::{ConnectOptions, Pool, RetryPolicy, request};
+use crate::transport::Transport;
 
 /// A handle to a cluster's admin API; clones share connections.
 #[derive(Clone, Debug)]

@@ -7,7 +7,8 @@ use matchengine_proto::v1::client_client::ClientClient;
 
 use crate::error::ClientError;
 use crate::events::EventSubscription;
-use crate::pool::{ConnectOptions, Pool, RetryPolicy, Transport, request};
+use crate::pool::{ConnectOptions, Pool, RetryPolicy, request};
+use crate::transport::Transport;
 
 /// Largest response the client accepts.
 const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;

@@ -43,10 +43,12 @@ pub mod error;
 pub mod events;
 pub mod orders;
 mod pool;
+pub mod transport;
 
 pub use admin::AdminClient;
 pub use client::Client;
 pub use error::ClientError;
 pub use events::EventSubscription;
 pub use matchengine_proto::v1 as pb;
-pub use pool::{ConnectOptions, RetryPolicy, TlsOptions, Token, Transport};
+pub use pool::{ConnectOptions, RetryPolicy};
+pub use transport::{TlsOptions, Token, Transport};

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::Channel;
 
 use crate::error::ClientError;
+use crate::transport::{Credentials, TlsOptions, Token, Transport, endpoint};
 use matchengine_proto::metadata;
 
 /// How hard a call tries before giving up.
@@ -53,129 +54,6 @@ impl From<RetryPolicy> for ConnectOptions {
     }
 }
 
-/// A bearer token; never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(pub String);
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
-
-impl Token {
-    /// Reads a token file: one line, surrounding whitespace ignored.
-    pub fn from_file(path: &std::path::Path) -> Result<Token, ClientError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ClientError::Config(format!("reading {}: {e}", path.display())))?;
-        matchengine_proto::bearer::token_from_file_text(&text)
-            .map(|token| Token(token.to_string()))
-            .ok_or_else(|| {
-                ClientError::Config(format!(
-                    "{} holds no token (or one with spaces or control characters)",
-                    path.display()
-                ))
-            })
-    }
-}
-
-/// TLS to the nodes, from PEM.
-#[derive(Clone)]
-pub struct TlsOptions {
-    /// The CA bundle the nodes' certificates chain to.
-    pub ca_pem: Vec<u8>,
-    /// A certificate and key to present; the admin API requires one.
-    pub identity: Option<(Vec<u8>, Vec<u8>)>,
-    /// The name the nodes' certificates carry, when it is not the host
-    /// dialled.
-    pub server_name: Option<String>,
-}
-
-impl std::fmt::Debug for TlsOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsOptions")
-            .field("identity", &self.identity.is_some())
-            .field("server_name", &self.server_name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TlsOptions {
-    /// Reads the CA bundle and, when both are given, a certificate and key.
-    pub fn from_files(
-        ca: &std::path::Path,
-        identity: Option<(&std::path::Path, &std::path::Path)>,
-    ) -> Result<TlsOptions, ClientError> {
-        let read = |path: &std::path::Path| {
-            std::fs::read(path)
-                .map_err(|e| ClientError::Config(format!("reading {}: {e}", path.display())))
-        };
-        Ok(TlsOptions {
-            ca_pem: read(ca)?,
-            identity: match identity {
-                Some((cert, key)) => Some((read(cert)?, read(key)?)),
-                None => None,
-            },
-            server_name: None,
-        })
-    }
-
-    fn config(&self) -> ClientTlsConfig {
-        let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.ca_pem));
-        if let Some((cert, key)) = &self.identity {
-            config = config.identity(Identity::from_pem(cert, key));
-        }
-        if let Some(name) = &self.server_name {
-            config = config.domain_name(name.clone());
-        }
-        config
-    }
-}
-
-/// Adds the token to every request.
-#[derive(Clone, Debug, Default)]
-pub struct Credentials {
-    authorization: Option<tonic::metadata::AsciiMetadataValue>,
-}
-
-impl Credentials {
-    fn new(token: Option<&Token>) -> Result<Credentials, ClientError> {
-        let authorization = token
-            .map(|Token(token)| {
-                let mut value: tonic::metadata::AsciiMetadataValue =
-                    format!("{}{token}", matchengine_proto::bearer::PREFIX)
-                        .parse()
-                        .map_err(|_| {
-                            ClientError::Config(
-                                "the token has characters metadata cannot carry".into(),
-                            )
-                        })?;
-                // Kept out of debug output and HPACK's dynamic table.
-                value.set_sensitive(true);
-                Ok(value)
-            })
-            .transpose()?;
-        Ok(Credentials { authorization })
-    }
-}
-
-impl tonic::service::Interceptor for Credentials {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.authorization {
-            request
-                .metadata_mut()
-                .insert(matchengine_proto::bearer::AUTHORIZATION, value.clone());
-        }
-        Ok(request)
-    }
-}
-
-/// A connection to one node, carrying the credentials.
-pub type Transport = InterceptedService<Channel, Credentials>;
-
 /// Channels to known nodes and which one leads, as last learned.
 #[derive(Clone, Debug)]
 pub(crate) struct Pool {
@@ -194,25 +72,13 @@ struct PoolState {
     next_seed: usize,
 }
 
-fn channel_for(addr: &str, tls: Option<&TlsOptions>) -> Result<Channel, ClientError> {
-    let host_port = addr
-        .strip_prefix("http://")
-        .or_else(|| addr.strip_prefix("https://"))
-        .unwrap_or(addr);
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{host_port}"))
-        .map_err(|e| ClientError::Config(format!("bad address {addr:?}: {e}")))?
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(5))
-        .keep_alive_while_idle(true);
-    if let Some(tls) = tls {
-        endpoint = endpoint
-            .tls_config(tls.config())
-            .map_err(|e| ClientError::Config(format!("TLS for {addr}: {e}")))?;
-    }
-    Ok(endpoint.connect_lazy())
+/// A node's channel, connected on first use.
+fn lazy_channel(addr: &str, tls: Option<&TlsOptions>) -> Result<Channel, ClientError> {
+    Ok(endpoint(addr, tls, CONNECT_TIMEOUT)?.connect_lazy())
 }
+
+/// How long connecting to a node may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Whether a failed attempt should move to another node.
 enum Next {
@@ -282,7 +148,7 @@ impl Pool {
         }
         let mut channels = HashMap::new();
         for seed in &seeds {
-            channels.insert(seed.clone(), channel_for(seed, options.tls.as_ref())?);
+            channels.insert(seed.clone(), lazy_channel(seed, options.tls.as_ref())?);
         }
         Ok(Pool {
             seeds,
@@ -317,7 +183,7 @@ impl Pool {
         let channel = match state.channels.get(addr) {
             Some(channel) => channel.clone(),
             None => {
-                let channel = channel_for(addr, self.tls.as_ref())?;
+                let channel = lazy_channel(addr, self.tls.as_ref())?;
                 state.channels.insert(addr.to_string(), channel.clone());
                 channel
             }
@@ -433,22 +299,6 @@ mod tests {
 
     fn unavailable(message: &str) -> tonic::Status {
         tonic::Status::unavailable(message)
-    }
-
-    /// The node refuses to start on a token file with a space in it; the
-    /// client must refuse the same file rather than send what no node takes.
-    #[test]
-    fn token_files_follow_the_nodes_rule() {
-        let dir = std::env::temp_dir().join(format!("matchengine-token-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("token");
-        std::fs::write(&path, "s3cret\n").unwrap();
-        assert_eq!(Token::from_file(&path).unwrap().0, "s3cret");
-        for bad in ["", "two words", "tab\there"] {
-            std::fs::write(&path, bad).unwrap();
-            assert!(Token::from_file(&path).is_err(), "{bad:?}");
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

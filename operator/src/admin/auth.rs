@@ -8,13 +8,10 @@
 //! without a restart. This module never decides whether a cluster uses
 //! TLS: the caller says so, from the cluster's spec.
 
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use matchengine_proto::bearer::{AUTHORIZATION, PREFIX};
-use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+use matchengine_client::transport::{Credentials, TlsOptions, Token};
 
 /// A token or PEM file larger than this is a misconfiguration (a CA bundle
 /// is a few KiB); reading it whole would only waste memory.
@@ -107,58 +104,27 @@ fn read_pem(flag: &'static str, path: &Path) -> Result<Vec<u8>, AuthError> {
     Ok(bytes)
 }
 
-/// A client identity and the CA to verify nodes with, as PEM.
-#[derive(Clone)]
-pub struct ClientTls {
-    ca_pem: Vec<u8>,
-    cert_pem: Vec<u8>,
-    key_pem: Vec<u8>,
-    digest: u64,
+/// The operator's client identity and the CA to verify nodes with: the
+/// client library's TLS options, read from the operator's files.
+pub type ClientTls = TlsOptions;
+
+/// Reads the operator's TLS files, naming the flag of a file that cannot be
+/// used.
+pub fn read_client_tls(files: &ClientTlsFiles) -> Result<ClientTls, AuthError> {
+    Ok(client_tls_from_pem(
+        read_pem("--admin-tls-ca", &files.ca)?,
+        read_pem("--admin-tls-cert", &files.cert)?,
+        read_pem("--admin-tls-key", &files.key)?,
+    ))
 }
 
-impl std::fmt::Debug for ClientTls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the key.
-        f.debug_struct("ClientTls")
-            .field("digest", &format_args!("{:016x}", self.digest))
-            .finish_non_exhaustive()
-    }
-}
-
-impl ClientTls {
-    pub fn from_pem(ca_pem: Vec<u8>, cert_pem: Vec<u8>, key_pem: Vec<u8>) -> Self {
-        // Only compared within this process (channel cache keys), so
-        // std's hasher, stable for the life of the process, is enough.
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (&ca_pem, &cert_pem, &key_pem).hash(&mut hasher);
-        Self {
-            ca_pem,
-            cert_pem,
-            key_pem,
-            digest: hasher.finish(),
-        }
-    }
-
-    pub fn read(files: &ClientTlsFiles) -> Result<Self, AuthError> {
-        Ok(Self::from_pem(
-            read_pem("--admin-tls-ca", &files.ca)?,
-            read_pem("--admin-tls-cert", &files.cert)?,
-            read_pem("--admin-tls-key", &files.key)?,
-        ))
-    }
-
-    /// Changes whenever a file's content does: a rotated certificate gets
-    /// new channels.
-    pub fn digest(&self) -> u64 {
-        self.digest
-    }
-
-    /// The channel's TLS settings. The node's certificate must name the
-    /// host dialled; tonic takes it from the channel's URI.
-    pub(crate) fn config(&self) -> ClientTlsConfig {
-        ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&self.ca_pem))
-            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
+/// Options with the operator's identity; the node's certificate must name
+/// the host dialled.
+pub fn client_tls_from_pem(ca_pem: Vec<u8>, cert_pem: Vec<u8>, key_pem: Vec<u8>) -> ClientTls {
+    TlsOptions {
+        ca_pem,
+        identity: Some((cert_pem, key_pem)),
+        server_name: None,
     }
 }
 
@@ -167,7 +133,7 @@ impl ClientTls {
 #[derive(Clone, Debug, Default)]
 pub struct AdminAuth {
     tls: Option<Arc<ClientTls>>,
-    authorization: Option<AsciiMetadataValue>,
+    credentials: Credentials,
 }
 
 impl AdminAuth {
@@ -178,7 +144,7 @@ impl AdminAuth {
         let mut auth = Self::default();
         if cluster_tls {
             let tls = files.tls.as_ref().ok_or(AuthError::NoClientCertificate)?;
-            auth = auth.with_tls(ClientTls::read(tls)?);
+            auth = auth.with_tls(read_client_tls(tls)?);
         }
         if let Some(path) = &files.token_file {
             let bytes = read("--admin-token-file", path)?;
@@ -203,11 +169,8 @@ impl AdminAuth {
 
     /// Sends `authorization: Bearer <token>` on every call.
     pub fn with_bearer(mut self, token: &str) -> Result<Self, AuthError> {
-        let mut value = AsciiMetadataValue::try_from(format!("{PREFIX}{token}"))
+        self.credentials = Credentials::new(Some(&Token(token.to_string())))
             .map_err(|_| AuthError::InvalidToken)?;
-        // Kept out of debug output and HPACK's dynamic table.
-        value.set_sensitive(true);
-        self.authorization = Some(value);
         Ok(self)
     }
 
@@ -216,16 +179,12 @@ impl AdminAuth {
     }
 
     pub fn has_token(&self) -> bool {
-        self.authorization.is_some()
+        self.credentials.has_token()
     }
 
     /// A request carrying the token, if there is one.
     pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        if let Some(value) = &self.authorization {
-            request.metadata_mut().insert(AUTHORIZATION, value.clone());
-        }
-        request
+        self.credentials.request(message)
     }
 }
 
@@ -240,6 +199,7 @@ impl AdminCredentialFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use matchengine_proto::bearer::AUTHORIZATION;
 
     fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
         let path = dir.join(name);

@@ -1,33 +1,19 @@
 //! [`TonicAdmin`]: the admin calls over gRPC, plaintext or TLS as its
-//! [`AdminAuth`] says, on channels cached by address and transport so that
-//! reconciles reuse connections.
+//! [`AdminAuth`] says, on the client library's transport: its endpoints,
+//! TLS options, bearer credentials and channel cache (keyed by address and
+//! TLS identity, so that reconciles reuse connections).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
+use matchengine_client::transport::plain_endpoint;
+pub use matchengine_client::transport::{ChannelCache, ChannelKey};
 use matchengine_proto::v1::admin_client::AdminClient;
 use matchengine_proto::v1::{
     AddLearnerRequest, ChangeMembershipRequest, InitializeRequest, InstrumentSpec, StatusRequest,
     TransferLeadershipRequest,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::{AddressBook, AdminApi, AdminAuth, AdminError, AdminTimeouts, node_status};
 use crate::plan::NodeStatus;
-
-/// What a cached channel is for: an address, and the TLS identity it was
-/// built with (`None`: plaintext). A TLS and a plaintext channel to one
-/// address never stand in for each other, and a rotated identity (a new
-/// digest) gets a new channel.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ChannelKey {
-    pub addr: String,
-    pub tls_digest: Option<u64>,
-}
-
-/// Lazily connected channels, shared by every client made from it (tonic
-/// reconnects, and re-resolves DNS, when a pod comes back with a new IP).
-pub type ChannelCache = Arc<Mutex<HashMap<ChannelKey, Channel>>>;
 
 /// The real admin client.
 pub struct TonicAdmin<B> {
@@ -70,44 +56,26 @@ impl<B: AddressBook> TonicAdmin<B> {
 
     fn client(&self, node_id: u64) -> Result<AdminClient<Channel>, AdminError> {
         let addr = self.addresses.record(node_id).admin_addr;
-        let key = ChannelKey {
-            addr: addr.clone(),
-            tls_digest: self.auth.tls().map(|tls| tls.digest()),
-        };
-        // A poisoned lock only means another call panicked mid-insert; the
-        // map itself is still a valid cache.
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(channel) = channels.get(&key) {
-            return Ok(AdminClient::new(channel.clone()));
-        }
-        let scheme = if self.auth.tls().is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
-            .map_err(|source| AdminError::Address {
-                node_id,
-                addr: addr.clone(),
-                source,
-            })?
-            .connect_timeout(self.timeouts.connect)
-            .timeout(self.timeouts.request);
-        if let Some(tls) = self.auth.tls() {
-            endpoint = endpoint
-                .tls_config(tls.config())
-                .map_err(|source| AdminError::Tls {
+        let tls = self.auth.tls();
+        let channel = self.channels.get_or_connect(&addr, tls, || {
+            let mut endpoint = plain_endpoint(&addr, tls.is_some(), self.timeouts.connect)
+                .map_err(|source| AdminError::Address {
                     node_id,
                     addr: addr.clone(),
                     source,
-                })?;
-        }
-        let channel = endpoint.connect_lazy();
-        // One transport per address at a time: what another identity (or
-        // the other scheme) left behind is dropped, so that the cache does
-        // not grow with every certificate rotation.
-        channels.retain(|k, _| k.addr != key.addr);
-        channels.insert(key, channel.clone());
+                })?
+                .timeout(self.timeouts.request);
+            if let Some(tls) = tls {
+                endpoint = endpoint
+                    .tls_config(tls.config())
+                    .map_err(|source| AdminError::Tls {
+                        node_id,
+                        addr: addr.clone(),
+                        source,
+                    })?;
+            }
+            Ok(endpoint.connect_lazy())
+        })?;
         Ok(AdminClient::new(channel))
     }
 }
@@ -188,7 +156,7 @@ impl<B: AddressBook> AdminApi for TonicAdmin<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::ClientTls;
+    use crate::admin::{ClientTls, client_tls_from_pem};
     use matchengine_proto::v1::NodeRecord;
 
     fn at(addr: String) -> impl Fn(u64) -> NodeRecord + Send + Sync {
@@ -260,7 +228,7 @@ mod tests {
     }
 
     fn operator_identity() -> ClientTls {
-        ClientTls::from_pem(
+        client_tls_from_pem(
             testdata("ca.crt"),
             testdata("operator.crt"),
             testdata("operator.key"),
@@ -276,7 +244,7 @@ mod tests {
         let tls =
             TonicAdmin::with_channels(at(addr.clone()), AdminTimeouts::default(), channels.clone())
                 .with_auth(AdminAuth::default().with_tls(operator_identity()));
-        let keys = |c: &ChannelCache| c.lock().unwrap().keys().cloned().collect::<Vec<_>>();
+        let keys = |c: &ChannelCache| c.keys();
         plain.client(1).unwrap();
         assert_eq!(
             keys(&channels),
@@ -296,7 +264,7 @@ mod tests {
             "the plaintext channel is not reused for TLS, and is dropped"
         );
         // A rotated identity gets a channel of its own.
-        let rotated = ClientTls::from_pem(
+        let rotated = client_tls_from_pem(
             testdata("ca.crt"),
             testdata("node.crt"),
             testdata("node.key"),
@@ -431,7 +399,7 @@ mod tests {
         let plain = TonicAdmin::new(at(addr.clone()), AdminTimeouts::default());
         assert!(plain.status(1).await.is_err());
         let no_identity = TonicAdmin::new(at(addr), AdminTimeouts::default()).with_auth(
-            AdminAuth::default().with_tls(ClientTls::from_pem(
+            AdminAuth::default().with_tls(client_tls_from_pem(
                 testdata("ca.crt"),
                 Vec::new(),
                 Vec::new(),

@@ -19,7 +19,10 @@ use std::time::Duration;
 
 use matchengine_proto::v1::{InstrumentSpec, NodeRecord, Role, StatusResponse};
 
-pub use auth::{AdminAuth, AdminCredentialFiles, AuthError, ClientTls, ClientTlsFiles};
+pub use auth::{
+    AdminAuth, AdminCredentialFiles, AuthError, ClientTls, ClientTlsFiles, client_tls_from_pem,
+    read_client_tls,
+};
 pub use client::{ChannelCache, ChannelKey, TonicAdmin};
 
 use crate::plan::{NodeRole, NodeStatus};

@@ -125,9 +125,11 @@ pub async fn run(
 ) -> Result<(), NodeError> {
     let listeners = bind_all(&settings).await?;
     let (tls, admin_auth) = crate::security::load(&settings.security)?;
-    let started = start(&settings, tls.clone()).await?;
+    // Turns true when the node stops taking client and admin requests.
+    let (stop_api, stop_api_rx) = watch::channel(false);
+    let started = start(&settings, tls.clone(), stop_api_rx).await?;
     let raft = started.context.raft.clone();
-    let serving = serve(listeners, started, tls, admin_auth, &settings)?;
+    let serving = serve(listeners, started, stop_api, tls, admin_auth, &settings)?;
     tokio::select! {
         () = shutdown => {}
         fatal = raft.stopped_by_itself() => {
@@ -156,7 +158,11 @@ async fn bind_all(settings: &NodeSettings) -> Result<Listeners, NodeError> {
 
 /// Opens the storage, loads the state, starts the Raft group and the
 /// proposer.
-async fn start(settings: &NodeSettings, tls: Option<TlsWatch>) -> Result<Started, NodeError> {
+async fn start(
+    settings: &NodeSettings,
+    tls: Option<TlsWatch>,
+    stopping: watch::Receiver<bool>,
+) -> Result<Started, NodeError> {
     let (node_id, limits, data_dir) = (settings.node_id, settings.limits, &settings.data_dir);
     std::fs::create_dir_all(data_dir).map_err(|source| NodeError::Dir {
         path: data_dir.display().to_string(),
@@ -199,7 +205,6 @@ async fn start(settings: &NodeSettings, tls: Option<TlsWatch>) -> Result<Started
     };
     let (raft, raft_service) = raft::start(options, log, state_machine.clone()).await?;
     tracing::info!(node_id, record = ?settings.record, startup_committed, "node started");
-    let (_, stopping) = watch::channel(false);
     let context = ApiContext {
         node_id,
         record: settings.record.clone(),
@@ -223,18 +228,18 @@ async fn start(settings: &NodeSettings, tls: Option<TlsWatch>) -> Result<Started
 fn serve(
     listeners: Listeners,
     started: Started,
+    stop_api: watch::Sender<bool>,
     tls: Option<TlsWatch>,
     admin_auth: AdminAuth,
     settings: &NodeSettings,
 ) -> Result<Serving, NodeError> {
     let Started {
-        mut context,
+        context,
         raft_service,
         log_stats,
     } = started;
-    let (stop_api, stop_api_rx) = watch::channel(false);
+    let stop_api_rx = context.stopping.clone();
     let (stop_raft, stop_raft_rx) = watch::channel(false);
-    context.stopping = stop_api_rx.clone();
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let readiness_task = tokio::spawn(health::track(
         context.raft.clone(),

@@ -139,12 +139,16 @@ impl Credentials {
     /// A request for `message` carrying the token, if there is one.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
+        self.authorize(&mut request);
+        request
+    }
+
+    fn authorize<T>(&self, request: &mut tonic::Request<T>) {
         if let Some(value) = &self.authorization {
             request
                 .metadata_mut()
                 .insert(matchengine_proto::bearer::AUTHORIZATION, value.clone());
         }
-        request
     }
 }
 
@@ -153,11 +157,7 @@ impl tonic::service::Interceptor for Credentials {
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.authorization {
-            request
-                .metadata_mut()
-                .insert(matchengine_proto::bearer::AUTHORIZATION, value.clone());
-        }
+        self.authorize(&mut request);
         Ok(request)
     }
 }

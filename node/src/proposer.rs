@@ -198,9 +198,8 @@ async fn run(
         let Ok(slot) = Arc::clone(&batch_slots).acquire_owned().await else {
             break;
         };
-        let (proposals, next) = fill_batch(first, &mut queue, batch_commands_max);
+        let (proposals, count, next) = fill_batch(first, &mut queue, batch_commands_max);
         carried = next;
-        let count: usize = proposals.iter().map(|p| p.commands.len()).sum();
         let mut commands = Vec::with_capacity(count);
         let mut waiting = Vec::with_capacity(proposals.len());
         for proposal in proposals {
@@ -233,21 +232,22 @@ async fn run(
     }
 }
 
-/// The proposals of one batch: `first`, then whatever is queued while the
-/// batch has room. A proposal that would take it past `batch_commands_max`
-/// is returned to start the next batch, so no log entry ever exceeds the
-/// bound (a single proposal over it is refused by [`Proposer::propose`]).
+/// The proposals of one batch and their command count: `first`, then
+/// whatever is queued while the batch has room. A proposal that would take
+/// it past `batch_commands_max` is returned to start the next batch, so no
+/// log entry ever exceeds the bound (a single proposal over it is refused
+/// by [`Proposer::propose`]).
 fn fill_batch(
     first: Proposal,
     queue: &mut mpsc::UnboundedReceiver<Proposal>,
     batch_commands_max: usize,
-) -> (Vec<Proposal>, Option<Proposal>) {
+) -> (Vec<Proposal>, usize, Option<Proposal>) {
     let mut count = first.commands.len();
     let mut proposals = vec![first];
     while count < batch_commands_max {
         match queue.try_recv() {
             Ok(proposal) if count + proposal.commands.len() > batch_commands_max => {
-                return (proposals, Some(proposal));
+                return (proposals, count, Some(proposal));
             }
             Ok(proposal) => {
                 count += proposal.commands.len();
@@ -260,7 +260,7 @@ fn fill_batch(
         count <= batch_commands_max,
         "a batch of {count} commands exceeds batch_commands_max {batch_commands_max}"
     );
-    (proposals, None)
+    (proposals, count, None)
 }
 
 type Waiting = (
@@ -322,7 +322,11 @@ mod tests {
         let mut batches = Vec::new();
         let mut carried = None;
         while let Some(first) = carried.take().or_else(|| queue.try_recv().ok()) {
-            let (proposals, next) = fill_batch(first, &mut queue, 5);
+            let (proposals, count, next) = fill_batch(first, &mut queue, 5);
+            assert_eq!(
+                count,
+                proposals.iter().map(|p| p.commands.len()).sum::<usize>()
+            );
             carried = next;
             batches.push(
                 proposals

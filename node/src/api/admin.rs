@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::error::ApiError;
 use super::{ApiContext, Port};
-use crate::raft::handle::{Members, MembershipChange, RaftError, Role};
+use crate::raft::handle::{Members, MembershipChange, RaftReport, Role};
 use crate::raft::proto::{node_from_pb, node_to_pb};
 use crate::raft::types::{NodeId, NodeRecord};
 
@@ -29,10 +29,6 @@ pub struct AdminService {
 impl AdminService {
     pub fn new(context: ApiContext) -> AdminService {
         AdminService { context }
-    }
-
-    fn membership_error(&self, error: RaftError) -> ApiError {
-        self.context.raft_error(error, Port::Admin)
     }
 
     fn membership_response(&self) -> pb::MembershipResponse {
@@ -63,7 +59,7 @@ impl AdminService {
             .raft
             .initialize(members.clone())
             .await
-            .map_err(|error| self.membership_error(error))?;
+            .map_err(|error| self.context.raft_error(error, Port::Admin))?;
         if members.len() == 1 {
             // Alone, this node leads at once; answer when its membership is
             // committed, so that the caller can add learners right away.
@@ -94,7 +90,7 @@ impl AdminService {
             .raft
             .add_learner(id, record, request.wait_caught_up)
             .await
-            .map_err(|e| self.membership_error(e))?;
+            .map_err(|e| self.context.raft_error(e, Port::Admin))?;
         Ok(self.membership_response())
     }
 
@@ -144,19 +140,19 @@ impl AdminService {
         if !to_promote.is_empty() {
             raft.change_membership(MembershipChange::Promote(to_promote))
                 .await
-                .map_err(|e| self.membership_error(e))?;
+                .map_err(|e| self.context.raft_error(e, Port::Admin))?;
         }
         let removed_voters: BTreeSet<NodeId> = remove.intersection(&voters).copied().collect();
         if !removed_voters.is_empty() {
             raft.change_membership(MembershipChange::RemoveVoters(removed_voters))
                 .await
-                .map_err(|e| self.membership_error(e))?;
+                .map_err(|e| self.context.raft_error(e, Port::Admin))?;
         }
         let removed_learners: BTreeSet<NodeId> = remove.intersection(&learners).copied().collect();
         if !removed_learners.is_empty() {
             raft.change_membership(MembershipChange::RemoveLearners(removed_learners))
                 .await
-                .map_err(|e| self.membership_error(e))?;
+                .map_err(|e| self.context.raft_error(e, Port::Admin))?;
         }
         Ok(self.membership_response())
     }
@@ -238,9 +234,7 @@ impl AdminService {
             .proposer
             .propose_book(command)
             .await
-            .map_err(|e| {
-                ApiError::from_propose(e, |id| self.context.address_of(id, Port::Admin))
-            })?;
+            .map_err(|e| self.context.propose_error(e, Port::Admin))?;
         match reply.result {
             Ok(_) => Ok(pb::AddInstrumentResponse {
                 events: events.iter().map(event_to_pb).collect(),
@@ -250,8 +244,11 @@ impl AdminService {
     }
 
     fn status(&self) -> Result<pb::StatusResponse, ApiError> {
-        let status = self.context.raft.status();
-        let members = self.context.raft.members();
+        let RaftReport {
+            status,
+            members,
+            replication,
+        } = self.context.raft.report();
         let leader = status.leader_id.and_then(|id| {
             let record = if id == self.context.node_id {
                 Some(self.context.record.clone())
@@ -261,10 +258,7 @@ impl AdminService {
             record.map(|record| node_to_pb(id, &record))
         });
         let last_log_index = status.last_log_index.unwrap_or(0);
-        let replication = self
-            .context
-            .raft
-            .replication()
+        let replication = replication
             .map(|replication| {
                 replication
                     .into_iter()
@@ -306,6 +300,7 @@ impl AdminService {
         })
     }
 }
+
 fn validated_record(node: pb::NodeRecord) -> Result<(NodeId, NodeRecord), ApiError> {
     if node.node_id == 0 {
         return Err(ApiError::Invalid("node.node_id: must be at least 1".into()));

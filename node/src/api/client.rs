@@ -21,7 +21,6 @@ use super::convert::{depth_to_pb, order_to_pb, top_to_pb};
 use super::error::{ApiError, kv_reject_code, reject_code};
 use super::{ApiContext, Port};
 use crate::events::EventsError;
-use crate::proposer::ProposeError;
 use crate::replica::outcome::CommandOutcome;
 
 const SERVICE: &str = "matchengine.v1.Client";
@@ -42,10 +41,6 @@ impl ClientService {
         ClientService { context }
     }
 
-    fn propose_error(&self, error: ProposeError) -> ApiError {
-        ApiError::from_propose(error, |id| self.context.address_of(id, Port::Client))
-    }
-
     /// One book command, start to finish: its accepted reply and events.
     async fn execute_book(
         &self,
@@ -60,7 +55,7 @@ impl ClientService {
             .proposer
             .propose_book(command)
             .await
-            .map_err(|error| self.propose_error(error))?;
+            .map_err(|error| self.context.propose_error(error, Port::Client))?;
         match reply.result {
             Ok(accepted) => Ok((accepted, reply.replayed, events)),
             Err(reason) => Err(ApiError::Rejected(reason)),
@@ -73,7 +68,7 @@ impl ClientService {
             .proposer
             .propose_kv(command)
             .await
-            .map_err(|error| self.propose_error(error))?
+            .map_err(|error| self.context.propose_error(error, Port::Client))?
             .map_err(ApiError::Kv)
     }
 
@@ -111,7 +106,7 @@ impl ClientService {
                 .proposer
                 .propose(valid)
                 .await
-                .map_err(|error| self.propose_error(error))?
+                .map_err(|error| self.context.propose_error(error, Port::Client))?
         }
         .into_iter();
         Ok(pb::SubmitBatchResponse {
@@ -140,7 +135,7 @@ impl ClientService {
             ));
         }
         let command = node_command_from_pb(command)?;
-        self.context.admit(&command, Port::Client)?;
+        self.context.admit_on_leader(&command)?;
         Ok(command)
     }
 

@@ -20,7 +20,7 @@ use crate::config::ServiceLimits;
 use crate::events::EventHub;
 use crate::health::{Readiness, ReadinessView};
 use crate::metrics::Metrics;
-use crate::proposer::Proposer;
+use crate::proposer::{ProposeError, Proposer};
 use crate::raft::handle::{RaftError, RaftHandle};
 use crate::raft::state_machine::StateMachineStore;
 use crate::raft::types::{NodeId, NodeRecord};
@@ -98,30 +98,40 @@ impl ApiContext {
         }
     }
 
-    /// Admits a decoded command on the leader, against its applied state:
-    /// the one check every command passes before it is proposed (see
-    /// [`admission`]). Leadership first, so a follower only redirects.
-    pub fn admit(&self, command: &NodeCommand, port: Port) -> Result<(), ApiError> {
-        self.ensure_leader(port)?;
-        self.read_state(|state| admission::admit(state, command))?
-            .map_err(|refusal| match refusal {
-                Refusal::Book(reason) => ApiError::Rejected(reason),
-                Refusal::Kv(reject) => ApiError::Kv(reject),
-            })
-    }
-
-    /// [`ApiContext::admit`] for a book command.
+    /// Admits a decoded book command: leadership first (a follower only
+    /// redirects), then the one check every command passes before it is
+    /// proposed, against the leader's applied state (see [`admission`]).
     pub fn admit_book(&self, command: &book::Command, port: Port) -> Result<(), ApiError> {
         self.ensure_leader(port)?;
-        self.read_state(|state| admission::admit_book(state, command))?
-            .map_err(ApiError::Rejected)
+        self.check_admission(|state| admission::admit_book(state, command).map_err(Refusal::Book))
     }
 
-    /// [`ApiContext::admit`] for a key-value command.
+    /// [`ApiContext::admit_book`] for a key-value command.
     pub fn admit_kv(&self, command: &KvCommand, port: Port) -> Result<(), ApiError> {
         self.ensure_leader(port)?;
-        self.read_state(|state| admission::admit_kv(state, command))?
-            .map_err(ApiError::Kv)
+        self.check_admission(|state| admission::admit_kv(state, command).map_err(Refusal::Kv))
+    }
+
+    /// The admission check alone, for a caller that has checked leadership
+    /// already (once for a whole batch).
+    pub fn admit_on_leader(&self, command: &NodeCommand) -> Result<(), ApiError> {
+        self.check_admission(|state| admission::admit(state, command))
+    }
+
+    fn check_admission(
+        &self,
+        check: impl FnOnce(&ReplicatedState) -> Result<(), Refusal>,
+    ) -> Result<(), ApiError> {
+        self.read_state(check)?.map_err(|refusal| match refusal {
+            Refusal::Book(reason) => ApiError::Rejected(reason),
+            Refusal::Kv(reject) => ApiError::Kv(reject),
+        })
+    }
+
+    /// The API's answer to a proposal that has no outcome: a redirect names
+    /// the leader's address on `port`.
+    pub fn propose_error(&self, error: ProposeError, port: Port) -> ApiError {
+        ApiError::from_propose(error, |id| self.address_of(id, port))
     }
 
     /// Reads the applied state as it is on this node.

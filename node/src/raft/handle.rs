@@ -183,6 +183,42 @@ fn status_of(metrics: &RaftMetrics<TypeConfig>) -> RaftStatus {
     }
 }
 
+/// [`RaftHandle::report`]: one consistent reading of the group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftReport {
+    pub status: RaftStatus,
+    pub members: Members,
+    pub replication: Option<BTreeMap<NodeId, Option<u64>>>,
+}
+
+fn members_of(metrics: &RaftMetrics<TypeConfig>) -> Members {
+    let membership = metrics.membership_config.membership();
+    Members {
+        log_index: metrics
+            .membership_config
+            .log_id()
+            .as_ref()
+            .map(|id| id.index),
+        voters: membership.voter_ids().collect(),
+        learners: membership.learner_ids().collect(),
+        records: membership
+            .nodes()
+            .map(|(id, record)| (*id, record.clone()))
+            .collect(),
+        joint: membership.get_joint_config().len() > 1,
+    }
+}
+
+fn replication_of(metrics: &RaftMetrics<TypeConfig>) -> Option<BTreeMap<NodeId, Option<u64>>> {
+    metrics.replication.as_ref().map(|replication| {
+        replication
+            .iter()
+            .filter(|(id, _)| **id != metrics.id)
+            .map(|(id, matched)| (*id, matched.as_ref().map(|log_id| log_id.index)))
+            .collect()
+    })
+}
+
 /// A handle on one Raft group; clones share it.
 #[derive(Clone, Debug)]
 pub struct RaftHandle {
@@ -226,52 +262,31 @@ impl RaftHandle {
     }
 
     pub fn members(&self) -> Members {
-        let receiver = self.raft.metrics();
-        let metrics = receiver.borrow_watched();
-        let membership = metrics.membership_config.membership();
-        Members {
-            log_index: metrics
-                .membership_config
-                .log_id()
-                .as_ref()
-                .map(|id| id.index),
-            voters: membership.voter_ids().collect(),
-            learners: membership.learner_ids().collect(),
-            records: membership
-                .nodes()
-                .map(|(id, record)| (*id, record.clone()))
-                .collect(),
-            joint: membership.get_joint_config().len() > 1,
-        }
+        members_of(&self.raft.metrics().borrow_watched())
     }
 
     /// On the leader: each other member's last replicated index (`None`
     /// when nothing is known to match yet). `None` on a follower.
     pub fn replication(&self) -> Option<BTreeMap<NodeId, Option<u64>>> {
+        replication_of(&self.raft.metrics().borrow_watched())
+    }
+
+    /// Status, membership and replication read at one instant, so that a
+    /// report's lags and membership agree with its indexes.
+    pub fn report(&self) -> RaftReport {
         let receiver = self.raft.metrics();
         let metrics = receiver.borrow_watched();
-        let me = metrics.id;
-        metrics.replication.as_ref().map(|replication| {
-            replication
-                .iter()
-                .filter(|(id, _)| **id != me)
-                .map(|(id, matched)| (*id, matched.as_ref().map(|log_id| log_id.index)))
-                .collect()
-        })
+        RaftReport {
+            status: status_of(&metrics),
+            members: members_of(&metrics),
+            replication: replication_of(&metrics),
+        }
     }
 
     /// The most caught-up voter other than this node, for a handover.
     pub fn successor(&self) -> Option<NodeId> {
         let metrics = self.raft.metrics().borrow_watched().clone();
         super::leadership::successor(&metrics, metrics.id)
-    }
-
-    /// Whether this node has a membership (on disk or in force).
-    pub async fn is_initialized(&self) -> Result<bool, RaftError> {
-        self.raft
-            .is_initialized()
-            .await
-            .map_err(|e| RaftError::Unavailable(e.to_string()))
     }
 
     /// Waits (bounded) until `condition` holds for the status.

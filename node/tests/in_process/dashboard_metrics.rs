@@ -1,11 +1,16 @@
-//! The cluster dashboard in the Helm chart queries only metrics the node
-//! really exports: every `matchengine_*` name in its JSON (bar the
-//! operator's own) must be one the node registers.
+//! The Helm chart's dashboards query only metrics the node really exports:
+//! every `matchengine_*` name in any dashboard's JSON (bar the operator's
+//! own, which `operator/tests/dashboards.rs` checks) must be one the node
+//! registers, and every query names a MatchEngine metric.
 
 use std::collections::BTreeSet;
 
 use matchengine_node::metrics::METRIC_NAMES;
 
+const DASHBOARDS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../charts/matchengine-operator/dashboards"
+);
 const DASHBOARD: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../charts/matchengine-operator/dashboards/cluster-overview.json"
@@ -52,6 +57,47 @@ fn the_cluster_dashboard_uses_only_exported_metrics() {
         unknown.is_empty(),
         "the dashboard queries metrics the node does not export: {unknown:?}"
     );
+}
+
+/// Every dashboard in the chart, not only the cluster one: a new board, or
+/// a node metric on the operator's board, is checked too.
+#[test]
+fn every_dashboard_uses_only_exported_node_metrics_and_every_query_names_one() {
+    let exported: BTreeSet<String> = METRIC_NAMES.iter().map(|s| s.to_string()).collect();
+    let mut boards = 0;
+    for entry in std::fs::read_dir(DASHBOARDS).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        boards += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let unknown: Vec<String> = metric_names(&text)
+            .into_iter()
+            .filter(|name| !name.starts_with("matchengine_operator_") && !exported.contains(name))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "{}: not exported: {unknown:?}",
+            path.display()
+        );
+        let board: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let panels = board["panels"].as_array().cloned().unwrap_or_default();
+        let exprs: Vec<String> = panels
+            .iter()
+            .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default())
+            .filter_map(|target| target["expr"].as_str().map(str::to_owned))
+            .collect();
+        assert!(!exprs.is_empty(), "{} has no queries", path.display());
+        for expr in exprs {
+            assert!(
+                expr.contains("matchengine_"),
+                "{}: '{expr}' queries no MatchEngine metric",
+                path.display()
+            );
+        }
+    }
+    assert!(boards >= 2, "found {boards} dashboards in {DASHBOARDS}");
 }
 
 #[test]

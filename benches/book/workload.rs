@@ -7,10 +7,11 @@
 //! every cancel and move names a live order, and every engine replays
 //! exactly the same operations.
 
+use matchengine_book::builders;
 use matchengine_book::{
     AccountId, CancelOrder, ClientOrderId, Command, Engine, EventKind, InstrumentId,
     InstrumentSpec, Limits, OrderId, OrderRef, OrderType, PlaceOrder, ReplaceOrder,
-    SelfTradePrevention, Side, Symbol, TimeInForce,
+    SelfTradePrevention, Side, TimeInForce,
 };
 
 pub const MID_PRICE_TICKS: i64 = 1_000_000;
@@ -81,13 +82,9 @@ impl Rng {
 
 pub fn instrument_spec(instrument: u32) -> InstrumentSpec {
     InstrumentSpec {
-        instrument: InstrumentId(instrument),
-        symbol: Symbol::new(&format!("I{instrument}"))
-            .unwrap_or_else(|| unreachable!("short ascii")),
-        price_ticks_min: 1,
         price_ticks_max: 2 * MID_PRICE_TICKS,
-        quantity_lots_min: 1,
         quantity_lots_max: 1_000_000,
+        ..builders::instrument(instrument, &format!("I{instrument}"))
     }
 }
 

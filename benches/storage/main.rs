@@ -111,12 +111,8 @@ fn book_state(orders: usize) -> ReplicatedState {
     .unwrap_or_else(|e| panic!("limits: {e}"));
     let mut outcomes = Vec::new();
     let spec = book::InstrumentSpec {
-        instrument: book::InstrumentId(1),
-        symbol: book::Symbol::new("BTC-USD").unwrap_or_else(|| unreachable!()),
-        price_ticks_min: 1,
         price_ticks_max: 2_000_000,
-        quantity_lots_min: 1,
-        quantity_lots_max: 1_000,
+        ..book::builders::instrument(1, "BTC-USD")
     };
     let add = vec![NodeCommand::Book(book::Command::AddInstrument(spec))];
     state.apply(
@@ -136,22 +132,19 @@ fn book_state(orders: usize) -> ReplicatedState {
                     book::Side::Sell
                 };
                 let offset = 1 + (i % 5_000) as i64;
-                NodeCommand::Book(book::Command::Place(book::PlaceOrder {
-                    instrument: book::InstrumentId(1),
-                    account: book::AccountId((i % 1_000) as u64),
-                    client_order_id: book::ClientOrderId(i as u64 + 1),
+                let price_ticks = if side == book::Side::Buy {
+                    1_000_000 - offset
+                } else {
+                    1_000_000 + offset
+                };
+                NodeCommand::Book(book::builders::place_limit(
+                    1,
+                    (i % 1_000) as u64,
+                    i as u64 + 1,
                     side,
-                    order_type: book::OrderType::Limit {
-                        price_ticks: if side == book::Side::Buy {
-                            1_000_000 - offset
-                        } else {
-                            1_000_000 + offset
-                        },
-                        time_in_force: book::TimeInForce::Gtc,
-                    },
-                    quantity_lots: 1 + (i % 100) as u64,
-                    self_trade_prevention: book::SelfTradePrevention::None,
-                }))
+                    price_ticks,
+                    1 + (i % 100) as u64,
+                ))
             })
             .collect();
         state.apply(

@@ -3,6 +3,7 @@
 //! print one line and exit non-zero.
 
 mod admin;
+mod cluster_command;
 mod demo;
 mod format;
 mod load_command;
@@ -157,7 +158,10 @@ enum Command {
     /// crossing orders; prints trades and the final depth.
     Demo(demo::DemoArgs),
     /// Drive the cluster with a workload and measure throughput and latency.
-    Load(load_command::LoadArgs),
+    Load(Box<load_command::LoadArgs>),
+    /// A local cluster of node processes on loopback: up, down, status.
+    #[command(subcommand)]
+    Cluster(cluster_command::ClusterCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -252,8 +256,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kv(command) => kv(&client()?, command, consistency).await,
         Command::Demo(args) => demo::run(&client()?, &admin_client()?, args).await,
         Command::Load(args) => {
-            load_command::run(&cli.nodes, &options, &admin_client()?, args).await
+            load_command::run(&cli.nodes, &options, &admin_client()?, *args).await
         }
+        Command::Cluster(command) => cluster_command::run(command, &options).await,
     }
 }
 

@@ -155,18 +155,14 @@ mod tests {
     use matchengine_codec::batch::{DecodedBatch, NodeCommand};
 
     fn place(client: u64, side: book::Side, price: i64) -> NodeCommand {
-        NodeCommand::Book(book::Command::Place(book::PlaceOrder {
-            instrument: book::InstrumentId(1),
-            account: book::AccountId(client % 2),
-            client_order_id: book::ClientOrderId(client),
+        NodeCommand::Book(book::builders::place_limit(
+            1,
+            client % 2,
+            client,
             side,
-            order_type: book::OrderType::Limit {
-                price_ticks: price,
-                time_in_force: book::TimeInForce::Gtc,
-            },
-            quantity_lots: 1,
-            self_trade_prevention: book::SelfTradePrevention::None,
-        }))
+            price,
+            1,
+        ))
     }
 
     fn apply(state: &mut ReplicatedState, commands: Vec<NodeCommand>) -> Vec<CommandOutcome> {
@@ -183,12 +179,9 @@ mod tests {
 
     fn add_instrument() -> NodeCommand {
         NodeCommand::Book(book::Command::AddInstrument(book::InstrumentSpec {
-            instrument: book::InstrumentId(1),
-            symbol: book::Symbol::new("X").unwrap(),
-            price_ticks_min: 1,
             price_ticks_max: 1_000,
-            quantity_lots_min: 1,
             quantity_lots_max: 10,
+            ..book::builders::instrument(1, "X")
         }))
     }
 

@@ -17,16 +17,16 @@ pub mod pki;
 pub mod proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use matchengine_client::client::Consistency;
 pub use matchengine_client::orders::gtc as limit;
 use matchengine_client::pb;
 use matchengine_client::{AdminClient, Client, ConnectOptions, RetryPolicy};
+use matchengine_mectl::cluster::{NodeLaunch, NodePorts, bootstrap};
 use tempfile::TempDir;
 use tokio::time::Instant;
 
@@ -51,6 +51,13 @@ pub fn node_bin() -> PathBuf {
     );
     bin
 }
+/// The `mectl` binary of this build, beside [`node_bin`].
+pub fn mectl_bin() -> PathBuf {
+    let bin = node_bin().with_file_name("mectl");
+    assert!(bin.exists(), "{} is missing: build it first", bin.display());
+    bin
+}
+
 /// The bound of every wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -66,34 +73,76 @@ pub struct Ports {
     pub raft_proxy: Option<u16>,
 }
 
-/// A free loopback port below Linux's ephemeral range (32768 and up), so
-/// that no outgoing connection of a node can take it before the node that
-/// owns it binds it. Ports are never handed out twice in one test process.
-fn free_port() -> u16 {
+/// Ports handed out in this test process, and the generator picking them.
+fn used_ports() -> std::sync::MutexGuard<'static, Option<(u64, BTreeSet<u16>)>> {
     use std::sync::Mutex;
     static USED: Mutex<Option<(u64, BTreeSet<u16>)>> = Mutex::new(None);
     let mut used = USED.lock().unwrap_or_else(|p| p.into_inner());
-    let (rng, taken) = used.get_or_insert_with(|| {
+    used.get_or_insert_with(|| {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
             ^ u64::from(std::process::id());
         (seed, BTreeSet::new())
     });
+    used
+}
+
+fn next_random(rng: &mut u64) -> u64 {
+    *rng = rng
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *rng >> 33
+}
+
+/// Takes `ports` if every one is free (bindable, never handed out).
+fn take_ports(taken: &mut BTreeSet<u16>, ports: &[u16]) -> bool {
+    let free = ports
+        .iter()
+        .all(|port| !taken.contains(port) && TcpListener::bind(("127.0.0.1", *port)).is_ok());
+    if free {
+        taken.extend(ports);
+    }
+    free
+}
+
+/// A free loopback port below Linux's ephemeral range (32768 and up), so
+/// that no outgoing connection of a node can take it before the node that
+/// owns it binds it. Ports are never handed out twice in one test process.
+fn free_port() -> u16 {
+    let mut guard = used_ports();
+    let Some((rng, taken)) = guard.as_mut() else {
+        unreachable!("used_ports initializes")
+    };
     for _ in 0..10_000 {
-        *rng = rng
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let port = 20_000 + ((*rng >> 33) % 12_000) as u16;
-        if taken.contains(&port) {
-            continue;
-        }
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            taken.insert(port);
+        let port = 20_000 + (next_random(rng) % 12_000) as u16;
+        if take_ports(taken, &[port]) {
             return port;
         }
     }
     panic!("no free loopback port in 20000..32000");
+}
+
+/// A base port for `mectl cluster up --base-port` whose whole layout
+/// ([`NodePorts::at_base`]) for nodes 1..=`nodes` is free.
+pub fn free_base_port(nodes: u64) -> u16 {
+    let mut guard = used_ports();
+    let Some((rng, taken)) = guard.as_mut() else {
+        unreachable!("used_ports initializes")
+    };
+    for _ in 0..1_000 {
+        let base = 20_000 + (next_random(rng) % 11_000) as u16;
+        let ports: Vec<u16> = (1..=nodes)
+            .flat_map(|id| {
+                let p = NodePorts::at_base(base, id).expect("ports in range");
+                [p.client, p.raft, p.admin, p.metrics, p.health]
+            })
+            .collect();
+        if take_ports(taken, &ports) {
+            return base;
+        }
+    }
+    panic!("no free block of loopback ports in 20000..31500");
 }
 
 impl Ports {
@@ -200,61 +249,39 @@ impl ProcessCluster {
         ports
     }
 
+    /// How node `id` is started: the launcher's command (the one that
+    /// `mectl cluster up` uses) with this cluster's ports, proxy and `env`.
+    pub fn launch(&mut self, id: u64) -> NodeLaunch {
+        let ports = self.reserve(id);
+        // Tests that secure the admin API override this in `env`.
+        let mut env = vec![
+            ("MATCHENGINE_ADMIN_INSECURE".to_string(), "true".to_string()),
+            ("RUST_LOG".to_string(), "info,openraft=warn".to_string()),
+        ];
+        env.extend(self.env.iter().cloned());
+        NodeLaunch {
+            id,
+            data_dir: self.root.join(format!("node-{id}")),
+            ports: NodePorts {
+                client: ports.client,
+                raft: ports.raft,
+                admin: ports.admin,
+                metrics: ports.metrics,
+                health: ports.health,
+            },
+            raft_advertised: ports.raft_proxy.map(|port| format!("127.0.0.1:{port}")),
+            raft_source_ip: ports.raft_proxy.map(|_| proxy::source_ip(id)),
+            env,
+        }
+    }
+
     /// Starts node `id` (again, on the same data and ports, if it ran before).
     pub fn start(&mut self, id: u64) {
         assert!(!self.children.contains_key(&id), "node {id} is running");
-        let ports = self.reserve(id);
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.log_path(id))
-            .expect("log file");
-        let mut command = Command::new(node_bin());
-        command
-            .env("MATCHENGINE_NODE_ID", id.to_string())
-            .env("MATCHENGINE_DATA_DIR", self.root.join(format!("node-{id}")))
-            .env("MATCHENGINE_ADVERTISE_HOST", "127.0.0.1")
-            .env(
-                "MATCHENGINE_CLIENT_LISTEN",
-                format!("127.0.0.1:{}", ports.client),
-            )
-            .env(
-                "MATCHENGINE_RAFT_LISTEN",
-                format!("127.0.0.1:{}", ports.raft),
-            )
-            .env(
-                "MATCHENGINE_ADMIN_LISTEN",
-                format!("127.0.0.1:{}", ports.admin),
-            )
-            .env(
-                "MATCHENGINE_METRICS_LISTEN",
-                format!("127.0.0.1:{}", ports.metrics),
-            )
-            .env(
-                "MATCHENGINE_HEALTH_LISTEN",
-                format!("127.0.0.1:{}", ports.health),
-            )
-            // Tests that secure the admin API override this in `env`.
-            .env("MATCHENGINE_ADMIN_INSECURE", "true")
-            .env("RUST_LOG", "info,openraft=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().expect("log file")))
-            .stderr(Stdio::from(log));
-        if let Some(proxy_port) = ports.raft_proxy {
-            command
-                .env(
-                    "MATCHENGINE_RAFT_SOURCE_IP",
-                    proxy::source_ip(id).to_string(),
-                )
-                .env(
-                    "MATCHENGINE_ADVERTISE_RAFT_ADDR",
-                    format!("127.0.0.1:{proxy_port}"),
-                );
-        }
-        for (key, value) in &self.env {
-            command.env(key, value);
-        }
-        let child = command.spawn().expect("spawn matchengine-node");
+        let launch = self.launch(id);
+        let child = launch
+            .spawn(launch.command(&node_bin()), &self.log_path(id))
+            .expect("spawn matchengine-node");
         self.children.insert(id, child);
     }
 
@@ -351,41 +378,33 @@ impl ProcessCluster {
     }
 
     /// Polls `check` until it returns `Some`, failing after [`WAIT`].
-    pub async fn wait_for<T, Fut>(&self, what: &str, mut check: impl FnMut() -> Fut) -> T
+    pub async fn wait_for<T, Fut>(&self, what: &str, check: impl FnMut() -> Fut) -> T
     where
         Fut: Future<Output = Option<T>>,
     {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(value) = check().await {
-                return value;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        bootstrap::wait_for(what, Instant::now() + WAIT, check)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
     }
 
     pub async fn wait_admin_up(&mut self, id: u64) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if self.status(id).await.is_some() {
-                return;
-            }
-            if let Some(child) = self.children.get_mut(&id)
-                && let Ok(Some(exit)) = child.try_wait()
-            {
-                let log = std::fs::read_to_string(self.log_path(id)).unwrap_or_default();
-                panic!("node {id} exited ({exit}) before its admin API answered:\n{log}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for node {id}'s admin API"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let admin = self.admin();
+        let addr = self.ports[&id].admin_addr();
+        let log = self.log_path(id);
+        bootstrap::wait_until_answers(
+            &admin,
+            id,
+            &addr,
+            self.children.get_mut(&id),
+            &log,
+            Instant::now() + WAIT,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
     }
 
-    /// Node 1 alone, then every other id as a learner, then all voters.
+    /// Node 1 alone, then every other id as a learner, then all voters
+    /// (the launcher's bootstrap, as `mectl cluster up` does it).
     pub async fn bootstrap(&mut self, ids: &[u64]) {
         for &id in ids {
             if !self.children.contains_key(&id) {
@@ -395,33 +414,18 @@ impl ProcessCluster {
         for &id in ids {
             self.wait_admin_up(id).await;
         }
-        let admin = self.admin();
-        admin
-            .initialize(&self.ports[&ids[0]].admin_addr(), vec![])
-            .await
-            .expect("initialize");
-        // An election under load can leave a membership change's outcome
-        // unknown, which the client does not repeat by itself. Adding the
-        // same learner or promoting the same voters again changes nothing,
-        // so the harness repeats them until they succeed.
-        for &id in &ids[1..] {
-            self.wait_for(&format!("node {id} added as a learner"), || async {
-                admin
-                    .add_learner(self.ports[&id].record(id), true)
-                    .await
-                    .ok()
-            })
-            .await;
-        }
-        if ids.len() > 1 {
-            self.wait_for("the learners promoted", || async {
-                admin
-                    .change_membership(ids[1..].to_vec(), vec![])
-                    .await
-                    .ok()
-            })
-            .await;
-        }
+        let others: Vec<pb::NodeRecord> = ids[1..]
+            .iter()
+            .map(|&id| self.ports[&id].record(id))
+            .collect();
+        bootstrap::bootstrap(
+            &self.admin(),
+            &self.ports[&ids[0]].admin_addr(),
+            &others,
+            Instant::now() + WAIT,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("bootstrap: {error}"));
     }
 
     /// The leader that every running node agrees on.
@@ -462,12 +466,8 @@ impl ProcessCluster {
     pub async fn add_instrument(&self, instrument: u32) {
         let admin = self.admin();
         let spec = pb::InstrumentSpec {
-            instrument,
-            symbol: format!("I{instrument}"),
-            price_ticks_min: 1,
-            price_ticks_max: 1_000_000,
-            quantity_lots_min: 1,
             quantity_lots_max: 1_000_000,
+            ..instrument_spec(instrument, &format!("I{instrument}"))
         };
         match admin.add_instrument(spec.clone()).await {
             Ok(_) => return,
@@ -487,6 +487,13 @@ impl ProcessCluster {
         })
         .await;
     }
+}
+
+/// The book's test instrument ([`matchengine_book::builders::instrument`]:
+/// prices 1..=1,000,000 ticks, quantities 1..=1,000 lots) as the admin API
+/// takes it.
+pub fn instrument_spec(instrument: u32, symbol: &str) -> pb::InstrumentSpec {
+    matchengine_codec::book::spec_to_pb(&matchengine_book::builders::instrument(instrument, symbol))
 }
 
 /// Whether `client` finds order `(account, client_order_id)` (linearizable).

@@ -14,6 +14,7 @@
 pub mod etcd;
 pub mod report;
 pub mod target;
+pub mod usage;
 pub mod workload;
 
 use std::sync::Arc;

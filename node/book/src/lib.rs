@@ -115,6 +115,7 @@
 //!   everything and restores the same digest and the same future behaviour.
 
 mod arena;
+pub mod builders;
 mod command;
 mod encoding;
 mod engine;

@@ -14,6 +14,7 @@ mod universe;
 use std::collections::BTreeSet;
 
 use event_audit::Tracker;
+use matchengine_book::builders;
 use matchengine_book::{
     Accepted, AccountId, CancelOrder, CancelReason, ClientOrderId, Command, Engine, Event,
     EventKind, InstrumentId, Limits, OrderId, OrderRef, OrderStatus, OrderType, PlaceOrder,
@@ -385,25 +386,6 @@ fn add(slot: u8) -> Command {
     Command::AddInstrument(instrument_spec(slot, 0))
 }
 
-/// A place on instrument 1 without self-trade prevention.
-fn place_on_1(
-    account: u64,
-    client_order_id: u64,
-    side: Side,
-    order_type: OrderType,
-    quantity_lots: u64,
-) -> PlaceOrder {
-    PlaceOrder {
-        instrument: InstrumentId(1),
-        account: AccountId(account),
-        client_order_id: ClientOrderId(client_order_id),
-        side,
-        order_type,
-        quantity_lots,
-        self_trade_prevention: SelfTradePrevention::None,
-    }
-}
-
 fn gtc(price_ticks: i64) -> OrderType {
     OrderType::Limit {
         price_ticks,
@@ -484,14 +466,14 @@ fn accepted(order: u64, place: &PlaceOrder) -> EventKind {
 fn sweep_follows_price_then_time_priority_and_cancels_own_makers() {
     let taker = PlaceOrder {
         self_trade_prevention: SelfTradePrevention::CancelMaker,
-        ..place_on_1(1, 9, Side::Buy, gtc(101), 7)
+        ..builders::order(1, 1, 9, Side::Buy, gtc(101), 7)
     };
     let commands = [
         add(0),
-        Command::Place(place_on_1(1, 1, Side::Sell, gtc(101), 2)),
-        Command::Place(place_on_1(2, 1, Side::Sell, gtc(100), 1)),
-        Command::Place(place_on_1(3, 1, Side::Sell, gtc(101), 3)),
-        Command::Place(place_on_1(3, 2, Side::Sell, gtc(102), 3)),
+        Command::Place(builders::order(1, 1, 1, Side::Sell, gtc(101), 2)),
+        Command::Place(builders::order(1, 2, 1, Side::Sell, gtc(100), 1)),
+        Command::Place(builders::order(1, 3, 1, Side::Sell, gtc(101), 3)),
+        Command::Place(builders::order(1, 3, 2, Side::Sell, gtc(102), 3)),
         Command::Place(taker),
     ];
     let (engine, out) = run_both(Limits::default(), &commands);
@@ -520,7 +502,8 @@ fn sweep_follows_price_then_time_priority_and_cancels_own_makers() {
 fn fok_market_and_cancel_both_end_as_the_contract_says() {
     let fok = PlaceOrder {
         self_trade_prevention: SelfTradePrevention::CancelTaker,
-        ..place_on_1(
+        ..builders::order(
+            1,
             2,
             9,
             Side::Buy,
@@ -531,7 +514,8 @@ fn fok_market_and_cancel_both_end_as_the_contract_says() {
             4,
         )
     };
-    let protected = place_on_1(
+    let protected = builders::order(
+        1,
         3,
         1,
         Side::Buy,
@@ -542,7 +526,8 @@ fn fok_market_and_cancel_both_end_as_the_contract_says() {
     );
     let both = PlaceOrder {
         self_trade_prevention: SelfTradePrevention::CancelBoth,
-        ..place_on_1(
+        ..builders::order(
+            1,
             2,
             8,
             Side::Buy,
@@ -552,7 +537,8 @@ fn fok_market_and_cancel_both_end_as_the_contract_says() {
             5,
         )
     };
-    let sweep = place_on_1(
+    let sweep = builders::order(
+        1,
         3,
         2,
         Side::Buy,
@@ -563,15 +549,15 @@ fn fok_market_and_cancel_both_end_as_the_contract_says() {
     );
     let commands = [
         add(0),
-        Command::Place(place_on_1(1, 1, Side::Sell, gtc(100), 2)),
-        Command::Place(place_on_1(2, 1, Side::Sell, gtc(101), 2)),
+        Command::Place(builders::order(1, 1, 1, Side::Sell, gtc(100), 2)),
+        Command::Place(builders::order(1, 2, 1, Side::Sell, gtc(101), 2)),
         // The walk stops at account 2's own order: 2 of 4 lots, unfilled.
         Command::Place(fok),
         // Trades 2 at 100, then 101 is beyond the protection price.
         Command::Place(protected),
         // Account 2's own order is next: cancel it, then the taker.
         Command::Place(both),
-        Command::Place(place_on_1(1, 2, Side::Sell, gtc(103), 1)),
+        Command::Place(builders::order(1, 1, 2, Side::Sell, gtc(103), 1)),
         // Takes everything, then the side is empty.
         Command::Place(sweep),
     ];
@@ -627,7 +613,7 @@ fn idempotency_window_forgets_the_oldest_finished_order() {
         price_ticks: 100,
         time_in_force: TimeInForce::Ioc,
     };
-    let first = place_on_1(1, 1, Side::Buy, ioc, 1);
+    let first = builders::order(1, 1, 1, Side::Buy, ioc, 1);
     let cancel = |account, id| {
         Command::Cancel(CancelOrder {
             account: AccountId(account),
@@ -644,7 +630,7 @@ fn idempotency_window_forgets_the_oldest_finished_order() {
         }),
         cancel(1, 1),
         cancel(2, 1),
-        Command::Place(place_on_1(1, 2, Side::Buy, ioc, 1)),
+        Command::Place(builders::order(1, 1, 2, Side::Buy, ioc, 1)),
         Command::Place(first),
         cancel(1, 1),
     ];
@@ -674,7 +660,8 @@ fn idempotency_window_forgets_the_oldest_finished_order() {
 #[test]
 fn replace_keeps_priority_only_for_a_decrease_at_the_same_price() {
     let sell_ioc = |client_order_id| {
-        Command::Place(place_on_1(
+        Command::Place(builders::order(
+            1,
             3,
             client_order_id,
             Side::Sell,
@@ -695,13 +682,13 @@ fn replace_keeps_priority_only_for_a_decrease_at_the_same_price() {
     };
     let commands = [
         add(0),
-        Command::Place(place_on_1(1, 1, Side::Buy, gtc(99), 5)),
-        Command::Place(place_on_1(2, 1, Side::Buy, gtc(99), 5)),
+        Command::Place(builders::order(1, 1, 1, Side::Buy, gtc(99), 5)),
+        Command::Place(builders::order(1, 2, 1, Side::Buy, gtc(99), 5)),
         replace(1, 1, 99, 3),
         sell_ioc(1),
         replace(1, 1, 99, 6),
         sell_ioc(2),
-        Command::Place(place_on_1(3, 3, Side::Sell, gtc(100), 2)),
+        Command::Place(builders::order(1, 3, 3, Side::Sell, gtc(100), 2)),
         // Order 2 has 1 filled; it moves up, crosses and trades as taker.
         replace(2, 2, 100, 5),
     ];
@@ -753,15 +740,16 @@ fn replace_checks_the_level_limit_before_post_only() {
     };
     let commands = [
         add(0),
-        Command::Place(place_on_1(1, 1, Side::Sell, gtc(103), 1)),
-        Command::Place(place_on_1(
+        Command::Place(builders::order(1, 1, 1, Side::Sell, gtc(103), 1)),
+        Command::Place(builders::order(
+            1,
             2,
             1,
             Side::Sell,
             OrderType::PostOnly { price_ticks: 103 },
             1,
         )),
-        Command::Place(place_on_1(3, 1, Side::Buy, gtc(97), 1)),
+        Command::Place(builders::order(1, 3, 1, Side::Buy, gtc(97), 1)),
         Command::Replace(ReplaceOrder {
             account: AccountId(2),
             order: OrderRef::OrderId(OrderId(2)),

@@ -10,10 +10,10 @@
 
 mod seed_corpus;
 
+use matchengine_book::builders;
 use matchengine_book::{
-    Accepted, AccountId, CancelOrder, ClientOrderId, Command, Engine, InstrumentId, InstrumentSpec,
-    Limits, OrderId, OrderRef, OrderType, PlaceOrder, ReplaceOrder, SelfTradePrevention, Side,
-    Symbol, TimeInForce,
+    Accepted, AccountId, CancelOrder, Command, Engine, InstrumentSpec, Limits, OrderId, OrderRef,
+    OrderType, PlaceOrder, ReplaceOrder, SelfTradePrevention, Side, TimeInForce,
 };
 
 /// The fuzz target whose corpus these seeds start.
@@ -59,12 +59,9 @@ impl Seed {
 
     fn add(&mut self, instrument: u32, symbol: &str, price_ticks: (i64, i64)) {
         self.execute(Command::AddInstrument(InstrumentSpec {
-            instrument: InstrumentId(instrument),
-            symbol: Symbol::new(symbol).unwrap(),
             price_ticks_min: price_ticks.0,
             price_ticks_max: price_ticks.1,
-            quantity_lots_min: 1,
-            quantity_lots_max: 1_000,
+            ..builders::instrument(instrument, symbol)
         }));
     }
 
@@ -79,13 +76,15 @@ impl Seed {
     ) -> OrderId {
         self.client_order_id += 1;
         match self.execute(Command::Place(PlaceOrder {
-            instrument: InstrumentId(instrument),
-            account: AccountId(account),
-            client_order_id: ClientOrderId(self.client_order_id),
-            side,
-            order_type,
-            quantity_lots,
             self_trade_prevention,
+            ..builders::order(
+                instrument,
+                account,
+                self.client_order_id,
+                side,
+                order_type,
+                quantity_lots,
+            )
         })) {
             Accepted::Order(order_id) => order_id,
             other => panic!("a place answered {other:?}"),

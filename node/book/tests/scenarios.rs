@@ -1,6 +1,7 @@
 //! One test per order type, edge and limit: the cases a trader would notice.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use matchengine_book::builders;
 use matchengine_book::{
     Accepted, AccountId, CancelOrder, CancelReason, ClientOrderId, Command, Engine, Event,
     EventKind, InstrumentId, InstrumentSpec, LevelView, Limits, MassCancel, OrderId, OrderRef,
@@ -15,14 +16,7 @@ const BOB: AccountId = AccountId(20);
 const CAROL: AccountId = AccountId(30);
 
 fn spec(instrument: InstrumentId, symbol: &str) -> InstrumentSpec {
-    InstrumentSpec {
-        instrument,
-        symbol: Symbol::new(symbol).unwrap(),
-        price_ticks_min: 1,
-        price_ticks_max: 1_000_000,
-        quantity_lots_min: 1,
-        quantity_lots_max: 1_000,
-    }
+    builders::instrument(instrument.0, symbol)
 }
 
 struct Fixture {

@@ -3,10 +3,11 @@
 //! panic and never a partly restored engine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use matchengine_book::builders;
 use matchengine_book::{
     AccountId, ClientOrderId, Command, Engine, Event, InstrumentId, InstrumentSpec, Limits,
     OrderId, OrderRef, OrderType, PlaceOrder, ReplaceOrder, SelfTradePrevention, Side,
-    SnapshotError, Symbol, TimeInForce,
+    SnapshotError, TimeInForce,
 };
 
 /// A small deterministic generator (no clock, no OS randomness).
@@ -27,12 +28,9 @@ fn busy_commands(count: usize, seed: u64) -> Vec<Command> {
     let mut commands = vec![];
     for (id, symbol) in [(1, "AAA"), (2, "BBB")] {
         commands.push(Command::AddInstrument(InstrumentSpec {
-            instrument: InstrumentId(id),
-            symbol: Symbol::new(symbol).unwrap(),
-            price_ticks_min: 1,
             price_ticks_max: 10_000,
-            quantity_lots_min: 1,
             quantity_lots_max: 100,
+            ..builders::instrument(id, symbol)
         }));
     }
     for client in 1..=count as u64 {

@@ -11,10 +11,10 @@
 mod seed_corpus;
 
 use bytes::Bytes;
+use matchengine_book::builders;
 use matchengine_book::{
     AccountId, CancelOrder, ClientOrderId, Command, InstrumentId, InstrumentSpec, MassCancel,
-    OrderId, OrderRef, OrderType, PlaceOrder, ReplaceOrder, SelfTradePrevention, Side, Symbol,
-    TimeInForce,
+    OrderId, OrderRef, OrderType, PlaceOrder, ReplaceOrder, SelfTradePrevention, Side, TimeInForce,
 };
 use matchengine_codec::batch::{CommandBatch, KvCommand, NodeCommand};
 
@@ -26,12 +26,9 @@ const TARGET: &str = "command_decoder";
 
 fn add_instrument(instrument: u32, symbol: &str, price_ticks: (i64, i64)) -> NodeCommand {
     NodeCommand::Book(Command::AddInstrument(InstrumentSpec {
-        instrument: InstrumentId(instrument),
-        symbol: Symbol::new(symbol).unwrap(),
         price_ticks_min: price_ticks.0,
         price_ticks_max: price_ticks.1,
-        quantity_lots_min: 1,
-        quantity_lots_max: 1_000,
+        ..builders::instrument(instrument, symbol)
     }))
 }
 
@@ -43,13 +40,8 @@ fn place(
     self_trade_prevention: SelfTradePrevention,
 ) -> NodeCommand {
     NodeCommand::Book(Command::Place(PlaceOrder {
-        instrument: InstrumentId(1),
-        account: AccountId(account),
-        client_order_id: ClientOrderId(client_order_id),
-        side,
-        order_type,
-        quantity_lots: 5,
         self_trade_prevention,
+        ..builders::order(1, account, client_order_id, side, order_type, 5)
     }))
 }
 

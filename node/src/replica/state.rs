@@ -102,12 +102,9 @@ mod tests {
 
     fn sample_batches() -> Vec<DecodedBatch> {
         let spec = book::InstrumentSpec {
-            instrument: book::InstrumentId(1),
-            symbol: book::Symbol::new("BTC-USD").unwrap(),
-            price_ticks_min: 1,
             price_ticks_max: 1_000,
-            quantity_lots_min: 1,
             quantity_lots_max: 100,
+            ..book::builders::instrument(1, "BTC-USD")
         };
         let place = |account, client, side, price, lots| {
             NodeCommand::Book(book::Command::Place(book::PlaceOrder {

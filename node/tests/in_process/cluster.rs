@@ -11,14 +11,7 @@ use matchengine_codec::batch::{KvCommand, NodeCommand};
 use matchengine_node::replica::outcome::CommandOutcome;
 
 fn add_instrument() -> NodeCommand {
-    NodeCommand::Book(book::Command::AddInstrument(book::InstrumentSpec {
-        instrument: book::InstrumentId(1),
-        symbol: book::Symbol::new("BTC-USD").unwrap(),
-        price_ticks_min: 1,
-        price_ticks_max: 1_000_000,
-        quantity_lots_min: 1,
-        quantity_lots_max: 1_000,
-    }))
+    NodeCommand::Book(book::builders::add_instrument(1, "BTC-USD"))
 }
 
 fn place(account: u64, client: u64, side: book::Side, price_ticks: i64, lots: u64) -> NodeCommand {

@@ -444,12 +444,9 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
     assert_eq!(status.code(), Some(Code::FailedPrecondition));
     let status = admin
         .add_instrument(pb::InstrumentSpec {
-            instrument: 1,
-            symbol: "DUP".into(),
-            price_ticks_min: 1,
             price_ticks_max: 10,
-            quantity_lots_min: 1,
             quantity_lots_max: 10,
+            ..matchengine_systest::instrument_spec(1, "DUP")
         })
         .await
         .unwrap_err();

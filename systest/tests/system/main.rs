@@ -8,6 +8,7 @@ mod corruption;
 mod env_contract;
 mod faults;
 mod full_disk;
+mod launcher;
 mod operator_loopback;
 mod processes;
 mod security;

@@ -62,14 +62,7 @@ impl Kubernetes {
         driver: &MembershipDriver<A>,
         desired: u32,
     ) -> Vec<String> {
-        let instruments = [pb::InstrumentSpec {
-            instrument: 1,
-            symbol: "BTC-USD".into(),
-            price_ticks_min: 1,
-            price_ticks_max: 1_000_000,
-            quantity_lots_min: 1,
-            quantity_lots_max: 1_000,
-        }];
+        let instruments = [matchengine_systest::instrument_spec(1, "BTC-USD")];
         let mut steps = Vec::new();
         for _ in 0..600 {
             let created = self.instruments_created.clone();
